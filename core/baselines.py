@@ -1,0 +1,99 @@
+"""The two reference methods every paper compares against, shipped in core.
+
+* ``clip``: frozen CLIP, frame-average video embedding: the zero-shot baseline.
+* ``vifi``: ViFi-CLIP (Rasheed et al., CVPR 2023): the same forward, both towers fully fine-tuned with
+  cross-entropy over the class texts.
+
+Both use the hand-written prompt ``"a photo of a {name}."`` and ``exp(logit_scale) * cos`` logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from open_clip.model import CLIP
+from torch import Tensor
+
+from core.clip import DEFAULT_TEMPLATE, build_clip, class_prompts, clip_from_state_dict, tokenize
+from core.clip import layers as L
+from core.method import Method, VideoModel
+from core.objectives import classification_loss, cosine_logits
+from core.serialization import safe_load
+
+__all__ = ["FrameAverageCLIP", "FrozenCLIP", "ViFiCLIP"]
+
+
+class FrameAverageCLIP(VideoModel):
+    """CLIP on every frame, embeddings averaged over time, cosine logits against prompted class names."""
+
+    def __init__(self, clip: CLIP, num_frames: int | None, *, template: str, trainable: bool) -> None:
+        super().__init__(num_frames)
+        self.clip = clip
+        self.template = template
+        self.clip.requires_grad_(trainable)
+        self._text_cache: tuple[tuple[str, ...], Tensor] | None = None
+
+    def class_texts(self, names: Sequence[str], descriptions: Mapping[str, str] | None = None) -> list[str]:
+        return class_prompts(names, self.template)
+
+    def encode_video(self, video: Tensor) -> Tensor:
+        return L.encode_frames(self.clip, video).mean(dim=1)
+
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
+        """(C, E) text embeddings; cached per text list when no gradient is needed."""
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.clip.transformer.parameters())
+        key = tuple(texts)
+        if not needs_grad and self._text_cache is not None and self._text_cache[0] == key:
+            return self._text_cache[1]
+        tokens = tokenize(list(texts), self.clip.context_length).to(self.clip.token_embedding.weight.device)
+        features = L.encode_text(self.clip, tokens)
+        self._text_cache = None if needs_grad else (key, features)
+        return features
+
+    def classify(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:
+        self.check_video(video)
+        return cosine_logits(self.encode_video(video), self.encode_texts(class_texts), self.clip.logit_scale.exp())
+
+    def training_forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        logits = self.classify(batch["video"], batch["class_texts"])
+        loss = classification_loss(logits, batch["label"], batch.get("target"))
+        return {"loss": loss, "ce": loss.detach(), "logits": logits}
+
+    def no_weight_decay(self) -> set[str]:
+        return {"positional_embedding", "class_embedding", "token_embedding", "logit_scale"}
+
+
+class FrozenCLIP(Method):
+    """``clip``: the zero-shot baseline; nothing trains."""
+
+    name = "clip"
+    config_package = "core.configs.clip"
+
+    def _build(self, clip: CLIP, *, num_frames: int, template: str = DEFAULT_TEMPLATE) -> VideoModel:
+        return FrameAverageCLIP(clip, None, template=template, trainable=False)
+
+    def _load_official(self, path: Path, *, template: str = DEFAULT_TEMPLATE) -> VideoModel:
+        """OpenAI's CLIP file itself is this baseline's "official checkpoint"."""
+        return FrameAverageCLIP(build_clip(None, pretrained=path), None, template=template, trainable=False)
+
+
+class ViFiCLIP(Method):
+    """``vifi``: full fine-tuning of both towers, frame average (ViFi-CLIP)."""
+
+    name = "vifi"
+    config_package = "core.configs.vifi"
+
+    def _build(self, clip: CLIP, *, num_frames: int, template: str = DEFAULT_TEMPLATE) -> VideoModel:
+        return FrameAverageCLIP(clip, None, template=template, trainable=True)
+
+    def _load_official(self, path: Path, *, template: str = DEFAULT_TEMPLATE) -> VideoModel:
+        """A fine-tuned CLIP state dict (OpenAI layout, optionally under ``model``/``state_dict``, ``module.``)."""
+        state = safe_load(path)
+        for key in ("model", "state_dict"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+        state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        return FrameAverageCLIP(clip_from_state_dict(state), None, template=template, trainable=True)

@@ -1,0 +1,215 @@
+"""The method plugin interface: ``VideoModel`` (what a method builds) and ``Method`` (how core finds it).
+
+A method package registers one ``Method`` subclass under the entry-point group ``chronoclip.methods``;
+core loads only the method asked for, by name. See docs/plugin-interface.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+from importlib import metadata, resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from open_clip.model import CLIP
+from torch import Tensor, nn
+
+from core.clip import CLIP_MEAN, CLIP_STD
+
+__all__ = ["ENTRY_POINT_GROUP", "Method", "UnknownMethodError", "VideoModel", "list_methods", "load_method",
+           "load_official"]
+
+ENTRY_POINT_GROUP = "chronoclip.methods"
+
+
+class VideoModel(nn.Module):
+    """Base of every method's model: a video encoder + text side that classifies clips by class text.
+
+    Subclasses implement :meth:`encode_video`, :meth:`classify` and :meth:`training_forward`, and set
+    ``num_frames`` (``None`` when any count works) and the input normalisation they were trained with.
+    """
+
+    method: ClassVar[str] = "?"
+    input_mean: tuple[float, float, float] = CLIP_MEAN
+    input_std: tuple[float, float, float] = CLIP_STD
+
+    def __init__(self, num_frames: int | None) -> None:
+        super().__init__()
+        self.num_frames = num_frames
+
+    # -- what methods implement -------------------------------------------------------------------
+    def encode_video(self, video: Tensor) -> Tensor:
+        """Video embedding (B, E) of a normalised clip batch (B, T, 3, H, W)."""
+        raise NotImplementedError
+
+    def classify(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:
+        """Logits (B, C) of ``video`` (B, T, 3, H, W) against ``class_texts``, as the authors' eval code forms them."""
+        raise NotImplementedError
+
+    def training_forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Loss terms of one training micro-batch.
+
+        Args:
+            batch: ``video`` (B, T, 3, H, W), ``label`` (B,) long, optionally ``target`` (B, C) soft targets
+                (mixup/cutmix, label smoothing applied), and ``class_texts`` (the C training class texts,
+                already in this method's form, see :meth:`class_texts`).
+
+        Returns:
+            Every loss term, their total under ``"loss"``, and the ``"logits"`` (B, C) when the method has them.
+        """
+        raise NotImplementedError
+
+    # -- shared defaults --------------------------------------------------------------------------
+    def class_texts(self, names: Sequence[str], descriptions: Mapping[str, str] | None = None) -> list[str]:
+        """The texts this method consumes for a class list (default: the names as they are)."""
+        return list(names)
+
+    def no_weight_decay(self) -> set[str]:
+        """Substrings of parameter names that get no weight decay (besides every tensor with ndim <= 1)."""
+        return set()
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW parameter groups over the trainable parameters.
+
+        Default: one decayed group and one without decay (biases, norms, 1-D tensors, and names matching
+        :meth:`no_weight_decay`). Methods whose recipes use per-module LRs override this.
+        """
+        skip = self.no_weight_decay()
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim <= 1 or any(s in name for s in skip) else decay).append(param)
+        groups = [{"name": "decay", "params": decay, "lr": lr, "weight_decay": weight_decay},
+                  {"name": "no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    def trainable_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def check_video(self, video: Tensor) -> None:
+        """Raise a clear error for a clip batch of the wrong rank or frame count."""
+        if video.ndim != 5 or video.shape[2] != 3:
+            raise ValueError(f"video must be (B, T, 3, H, W); got {tuple(video.shape)}")
+        if self.num_frames is not None and video.shape[1] != self.num_frames:
+            raise ValueError(f"this {self.method} model takes {self.num_frames} frames per clip; got {video.shape[1]}. "
+                             f"Sample {self.num_frames} frames (the count is fixed by the weights)")
+
+
+class UnknownMethodError(LookupError):
+    """Raised for a method name that no installed distribution registers."""
+
+
+class Method:
+    """A method plugin: builds its ``VideoModel``, converts the authors' checkpoints, ships recipes.
+
+    Subclasses set ``name`` and ``config_package`` and implement :meth:`_build` and :meth:`_load_official`.
+    The public :meth:`build` and :meth:`load_official` add the checks every method gets.
+    """
+
+    name: ClassVar[str] = "?"
+    config_package: ClassVar[str | None] = None
+
+    # -- what methods implement -------------------------------------------------------------------
+    def _build(self, clip: CLIP, *, num_frames: int, **options: Any) -> VideoModel:
+        raise NotImplementedError
+
+    def _load_official(self, path: Path, **options: Any) -> VideoModel:
+        raise NotImplementedError(f"method {self.name!r} has no converter for the authors' checkpoints")
+
+    # -- public template methods ------------------------------------------------------------------
+    def build(self, clip: CLIP, *, num_frames: int, **options: Any) -> VideoModel:
+        """A new model on ``clip`` for clips of ``num_frames`` frames; ``options`` = the recipe's method_options."""
+        _check_options(self, self._build, options, "method_options")
+        model = self._build(clip, num_frames=num_frames, **options)
+        self._validate(model)
+        return model
+
+    def load_official(self, path: str | os.PathLike, **options: Any) -> VideoModel:
+        """An eval-ready model from the authors' released checkpoint file (architecture read from the weights)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name} checkpoint {str(path)!r} not found; pass the file the authors released")
+        _check_options(self, self._load_official, options, "load_official options")
+        model = self._load_official(path, **options)
+        self._validate(model)
+        return model.eval()
+
+    def configs(self) -> dict[str, Traversable]:
+        """Shipped recipes: protocol name -> YAML resource."""
+        if self.config_package is None:
+            return {}
+        folder = resources.files(self.config_package)
+        return {p.name[: -len(".yaml")]: p for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+    def load_config(self, protocol: str) -> dict[str, Any]:
+        """The recipe for ``protocol`` as a dict."""
+        found = self.configs()
+        if protocol not in found:
+            raise ValueError(f"method {self.name!r} has no recipe {protocol!r}; shipped: {sorted(found) or 'none'}")
+        return yaml.safe_load(found[protocol].read_text())
+
+    def _validate(self, model: VideoModel) -> None:
+        if not isinstance(model, VideoModel):
+            raise TypeError(f"method {self.name!r} built a {type(model).__name__}, not a core.VideoModel")
+        model.method = self.name
+
+
+def _check_options(method: Method, hook: Any, options: Mapping[str, Any], what: str) -> None:
+    params = inspect.signature(hook).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        valid = sorted(accepted - {"self", "clip", "path", "num_frames"})
+        raise ValueError(f"{what} {unknown} are not understood by method {method.name!r}; valid: {valid or 'none'}")
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found and found[ep.name].value != ep.value:
+            raise RuntimeError(f"two installed distributions register method {ep.name!r}: {found[ep.name].value} and "
+                               f"{ep.value}; uninstall one")
+        found[ep.name] = ep
+    return found
+
+
+def list_methods() -> dict[str, str]:
+    """Installed methods: name -> ``distribution version``."""
+    out = {}
+    for name, ep in sorted(_entry_points().items()):
+        dist = ep.dist
+        out[name] = f"{dist.name} {dist.version}" if dist is not None else ep.value
+    return out
+
+
+def load_method(name: str) -> Method:
+    """The installed method plugin called ``name``.
+
+    Raises:
+        UnknownMethodError: no installed distribution registers ``name``; the message lists those that do.
+    """
+    found = _entry_points()
+    if name not in found:
+        raise UnknownMethodError(
+            f"no method {name!r}; installed: {', '.join(sorted(found)) or 'none'}. "
+            f"Install its package, e.g. `pip install ./methods/{name}`.")
+    cls = found[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"entry point {name!r} ({found[name].value}) is not a core.Method subclass")
+    return cls()
+
+
+def load_official(method: str, path: str | os.PathLike, **options: Any) -> VideoModel:
+    """Eval-ready model of ``method`` from the authors' released checkpoint ``path``.
+
+    ``options`` are method-specific (e.g. ``clip=<OpenAI CLIP file>`` for TC-CLIP, whose files lack the token
+    embedding table).
+    """
+    return load_method(method).load_official(path, **options)
