@@ -1,0 +1,229 @@
+"""Bounded video decoding from in-memory bytes with decord (reading) and PyAV (validation).
+
+Three decord traps shape this module:
+
+* **Thread oversubscription.** decord's default decoder thread count is "all cores"; inside N
+  loader workers that is N x cores threads fighting for the CPU. Every reader here opens with
+  ``num_threads=1`` (the workers are the parallelism).
+* **Over-reported frame counts hang ``get_batch``.** A container whose header claims more frames
+  than it holds makes decord seek past the end, which can loop forever. The shard writer stores a
+  *validated* count (frames PyAV actually decodes, capped by decord's own count) in each sample's
+  JSON; :func:`read_frames` never asks for an index at or past it. As a second line of defence
+  every decord call runs under a watchdog (:func:`run_bounded`): past ``timeout`` seconds the call
+  is abandoned and :class:`DecodeTimeout` is raised, so one bad file costs seconds, not a worker.
+  (A C call cannot be killed from Python; the abandoned thread is left to finish or spin on its own,
+  and the count of such threads is logged so a run that leaks many says so.)
+* **Undecodable frames come back as silent duplicates.** decord returns the last good frame again
+  when a frame fails to decode. :func:`read_frames` counts how many distinct requested indices
+  returned a byte-identical copy of the previous one; the reader logs clips where most frames are
+  duplicates (a fully static scene also produces them, so this is a warning, not a rejection).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DecodeError",
+    "DecodeTimeout",
+    "DecodedFrames",
+    "VideoInfo",
+    "count_decodable_frames",
+    "open_reader",
+    "probe_video",
+    "read_frames",
+    "run_bounded",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0  # seconds for one decord/PyAV call; a 10 s Kinetics clip decodes in well under 1 s
+_T = TypeVar("_T")
+
+
+class DecodeError(RuntimeError):
+    """A video that cannot be decoded (corrupt bytes, no video stream, no frames)."""
+
+
+class DecodeTimeout(DecodeError):
+    """A decoding call that did not finish within its time bound."""
+
+
+class _Watchdog:
+    """One daemon thread per process that runs decoding calls; replaced when a call overruns."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.abandoned = 0
+
+    def _get(self) -> concurrent.futures.ThreadPoolExecutor:
+        # After a fork (DataLoader workers) the parent's thread does not exist in the child: start anew.
+        if self._executor is None or self._pid != os.getpid():
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="chronoclip-decode")
+            self._pid = os.getpid()
+        return self._executor
+
+    def run(self, fn: Callable[[], _T], timeout: float, what: str) -> _T:
+        with self._lock:
+            future = self._get().submit(fn)
+            try:
+                return future.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+                self.abandoned += 1
+                logger.warning("%s did not finish in %.1f s; abandoned its thread (%d abandoned in pid %d)",
+                               what, timeout, self.abandoned, os.getpid())
+                raise DecodeTimeout(f"{what} took longer than {timeout:.1f} s") from None
+
+
+_WATCHDOG = _Watchdog()
+
+
+def run_bounded(fn: Callable[[], _T], timeout: float | None, what: str = "decoding") -> _T:
+    """``fn()`` with a wall-clock bound (``None``: unbounded, in the calling thread).
+
+    Raises:
+        DecodeTimeout: ``fn`` did not return within ``timeout`` seconds.
+    """
+    if timeout is None:
+        return fn()
+    return _WATCHDOG.run(fn, timeout, what)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the shard writer records per video (``num_frames`` is the validated count)."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    reported_frames: int  # decord's count from the container index (may exceed num_frames)
+
+
+@dataclass(frozen=True)
+class DecodedFrames:
+    """Frames returned by :func:`read_frames`."""
+
+    frames: torch.Tensor  # (N, H, W, 3) uint8, in the order of the requested indices
+    duplicates: int  # distinct requested indices whose frame is byte-identical to the previous one
+
+
+def open_reader(data: bytes, *, num_threads: int = 1):
+    """decord ``VideoReader`` over in-memory bytes (single decoder thread: see the module docstring)."""
+    import decord  # imported here so that importing core.data does not load libavcodec in every process
+
+    try:
+        return decord.VideoReader(io.BytesIO(data), ctx=decord.cpu(0), num_threads=num_threads)
+    except Exception as error:  # DECORDError, or RuntimeError when the bytes are not a container at all
+        raise DecodeError(f"decord cannot open the video: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    # decord prefixes its messages with "[hh:mm:ss] /build/path/file.cc:NN: "; keep the part that says why
+    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", text[0])[:200] if text else type(error).__name__
+
+
+def read_frames(
+    data: bytes, indices: np.ndarray | Callable[[int], np.ndarray], *, num_frames: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> DecodedFrames:
+    """Decode only the frames at ``indices`` (any shape, any order, repeats allowed).
+
+    Args:
+        data: the encoded video file.
+        indices: frame indices into ``[0, n)``, where ``n`` is decord's frame count capped by ``num_frames``;
+            or a function ``n -> indices`` (a sampler), called once ``n`` is known.
+        num_frames: the validated frame count stored at shard-writing time; ``None`` trusts decord.
+        timeout: seconds for the whole open + seek + decode; ``None`` for no bound.
+
+    Returns:
+        ``DecodedFrames`` with frames of shape ``indices.shape + (H, W, 3)``.
+
+    Raises:
+        DecodeError: unreadable video, an index out of range, or a timeout (``DecodeTimeout``).
+    """
+
+    def work() -> DecodedFrames:
+        reader = open_reader(data)
+        available = len(reader) if num_frames is None else min(len(reader), int(num_frames))
+        if available <= 0:
+            raise DecodeError("the video has no decodable frames")
+        index = np.asarray(indices(available) if callable(indices) else indices, dtype=np.int64)
+        return _read(reader, index, available)
+
+    return run_bounded(work, timeout, "decord read")
+
+
+def _read(reader, indices: np.ndarray, available: int) -> DecodedFrames:
+    if indices.size and (indices.min() < 0 or indices.max() >= available):
+        raise DecodeError(f"frame index {int(indices.max())} out of range for {available} frames")
+    unique, inverse = np.unique(indices, return_inverse=True)
+    try:
+        batch = reader.get_batch(unique.tolist()).asnumpy()
+    except Exception as error:  # decord raises DECORDError and plain RuntimeError from the C side
+        raise DecodeError(f"decord failed to decode frames: {_first_line(error)}") from None
+    frames = torch.from_numpy(batch)
+    dups = sum(torch.equal(frames[k], frames[k - 1]) for k in range(1, len(unique)))
+    return DecodedFrames(frames[torch.from_numpy(inverse.reshape(-1))].reshape(*indices.shape, *frames.shape[1:]),
+                         int(dups))
+
+
+def count_decodable_frames(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> int:
+    """Frames PyAV actually decodes from the first video stream (a full decode: the ground truth count)."""
+    import av
+
+    def work() -> int:
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise DecodeError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+    except av.error.FFmpegError as error:
+        raise DecodeError(f"PyAV cannot decode the video: {_first_line(error)}") from None
+
+    return run_bounded(work, timeout, "PyAV frame count")
+
+
+def probe_video(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> VideoInfo:
+    """Validate a video for the shard writer: decord opens it, PyAV decodes it, decord reads its last frame.
+
+    ``num_frames`` = min(decord's reported count, frames PyAV decodes), then checked by reading frame
+    ``num_frames - 1`` with decord under the time bound, so the reader can trust it.
+
+    Raises:
+    DecodeError: the video cannot be opened, has no frames, or its last validated frame cannot be read.
+    """
+
+    def meta() -> tuple[int, float, int, int]:
+    reader = open_reader(data)
+    height, width = reader[0].shape[:2] if len(reader) else (0, 0)
+    return len(reader), float(reader.get_avg_fps()), int(width), int(height)
+
+    reported, fps, width, height = run_bounded(meta, timeout, "decord open")
+    if reported <= 0:
+    raise DecodeError("decord reports 0 frames")
+    decoded = count_decodable_frames(data, timeout=timeout)
+    if decoded <= 0:
+    raise DecodeError("PyAV decodes 0 frames")
+    num_frames = min(reported, decoded)
+    read_frames(data, np.array([0, num_frames - 1]), num_frames=num_frames, timeout=timeout)
+    return VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height, reported_frames=reported)
