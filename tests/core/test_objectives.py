@@ -10,8 +10,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from core.objectives import classification_loss, cosine_logits, gather_with_grad, soft_target_cross_entropy
-from core.objectives import symmetric_infonce
+from core.objectives import (
+    classification_loss,
+    cosine_logits,
+    gather_with_grad,
+    soft_target_cross_entropy,
+    symmetric_infonce,
+)
 
 
 def test_cosine_logits_by_hand():
