@@ -21,10 +21,10 @@ Three decord traps shape this module:
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable
@@ -62,33 +62,48 @@ class DecodeTimeout(DecodeError):
 
 
 class _Watchdog:
-    """One daemon thread per process that runs decoding calls; replaced when a call overruns."""
+    """One daemon thread per process that runs decoding calls; replaced when a call overruns.
+
+    A daemon thread (not a ``ThreadPoolExecutor``, whose threads are joined at interpreter exit) so that a
+    call stuck in C can never keep a worker process from exiting.
+    """
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pid = -1  # after a fork (DataLoader workers) the parent's thread does not exist: start anew
+        self._jobs: queue.SimpleQueue | None = None
         self._lock = threading.Lock()
         self.abandoned = 0
 
-    def _get(self) -> concurrent.futures.ThreadPoolExecutor:
-        # After a fork (DataLoader workers) the parent's thread does not exist in the child: start anew.
-        if self._executor is None or self._pid != os.getpid():
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="chronoclip-decode")
-            self._pid = os.getpid()
-        return self._executor
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue) -> None:
+        while True:
+            fn, result, done = jobs.get()
+            try:
+                result.append((True, fn()))
+            except BaseException as error:  # handed to the caller, which re-raises it
+                result.append((False, error))
+            done.set()
 
     def run(self, fn: Callable[[], _T], timeout: float, what: str) -> _T:
         with self._lock:
-            future = self._get().submit(fn)
-            try:
-                return future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+            if self._pid != os.getpid():
+                self._jobs = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._jobs,), daemon=True,
+                                 name="chronoclip-decode").start()
+                self._pid = os.getpid()
+            result: list = []
+            done = threading.Event()
+            self._jobs.put((fn, result, done))
+            if not done.wait(timeout):
+                self._pid = -1  # abandon the busy thread; the next call starts a fresh one
                 self.abandoned += 1
                 logger.warning("%s did not finish in %.1f s; abandoned its thread (%d abandoned in pid %d)",
                                what, timeout, self.abandoned, os.getpid())
-                raise DecodeTimeout(f"{what} took longer than {timeout:.1f} s") from None
+                raise DecodeTimeout(f"{what} took longer than {timeout:.1f} s")
+            ok, value = result[0]
+            if ok:
+                return value
+            raise value
 
 
 _WATCHDOG = _Watchdog()
@@ -114,6 +129,7 @@ class VideoInfo:
     width: int
     height: int
     reported_frames: int  # decord's count from the container index (may exceed num_frames)
+    corrupt_packets: int = 0  # packets PyAV could not decode (decord may return repeated frames for them)
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,7 @@ def open_reader(data: bytes, *, num_threads: int = 1):
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     # decord prefixes its messages with "[hh:mm:ss] /build/path/file.cc:NN: "; keep the part that says why
-    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", text[0])[:200] if text else type(error).__name__
+    return re.sub(r"^(\[[\d:]+\] \S+:\d+: )+", "", text[0])[:200] if text else type(error).__name__
 
 
 def read_frames(
@@ -185,20 +201,29 @@ def _read(reader, indices: np.ndarray, available: int) -> DecodedFrames:
                          int(dups))
 
 
-def count_decodable_frames(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> int:
-    """Frames PyAV actually decodes from the first video stream (a full decode: the ground truth count)."""
+def count_decodable_frames(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> tuple[int, int]:
+    """Decode the first video stream with PyAV: (frames decoded, packets that failed to decode).
+
+    A packet that fails is skipped, as a player would, so the count is what can really be decoded.
+    """
     import av
 
-    def work() -> int:
-    try:
-        with av.open(io.BytesIO(data), mode="r") as container:
-            if not container.streams.video:
-                raise DecodeError("no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            return sum(1 for _ in container.decode(stream))
-    except av.error.FFmpegError as error:
-        raise DecodeError(f"PyAV cannot decode the video: {_first_line(error)}") from None
+    def work() -> tuple[int, int]:
+        frames = errors = 0
+        try:
+            with av.open(io.BytesIO(data), mode="r") as container:
+                if not container.streams.video:
+                    raise DecodeError("no video stream")
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for packet in container.demux(stream):
+                    try:
+                        frames += len(packet.decode())
+                    except av.error.FFmpegError:
+                        errors += 1
+        except av.error.FFmpegError as error:
+            raise DecodeError(f"PyAV cannot read the container: {_first_line(error)}") from None
+        return frames, errors
 
     return run_bounded(work, timeout, "PyAV frame count")
 
@@ -210,20 +235,21 @@ def probe_video(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> Vide
     ``num_frames - 1`` with decord under the time bound, so the reader can trust it.
 
     Raises:
-    DecodeError: the video cannot be opened, has no frames, or its last validated frame cannot be read.
+        DecodeError: the video cannot be opened, has no frames, or its last validated frame cannot be read.
     """
 
     def meta() -> tuple[int, float, int, int]:
-    reader = open_reader(data)
-    height, width = reader[0].shape[:2] if len(reader) else (0, 0)
-    return len(reader), float(reader.get_avg_fps()), int(width), int(height)
+        reader = open_reader(data)
+        height, width = reader[0].shape[:2] if len(reader) else (0, 0)
+        return len(reader), float(reader.get_avg_fps()), int(width), int(height)
 
     reported, fps, width, height = run_bounded(meta, timeout, "decord open")
     if reported <= 0:
-    raise DecodeError("decord reports 0 frames")
-    decoded = count_decodable_frames(data, timeout=timeout)
+        raise DecodeError("decord reports 0 frames")
+    decoded, corrupt = count_decodable_frames(data, timeout=timeout)
     if decoded <= 0:
-    raise DecodeError("PyAV decodes 0 frames")
+        raise DecodeError("PyAV decodes 0 frames")
     num_frames = min(reported, decoded)
     read_frames(data, np.array([0, num_frames - 1]), num_frames=num_frames, timeout=timeout)
-    return VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height, reported_frames=reported)
+    return VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height, reported_frames=reported,
+                     corrupt_packets=corrupt)

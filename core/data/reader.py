@@ -40,7 +40,7 @@ import torch
 import webdataset as wds
 
 from core.data.decoding import DEFAULT_TIMEOUT, DecodeError, DecodeTimeout, read_frames
-from core.data.sampling import get_sampler, is_random, sample_views
+from core.data.sampling import sample_views
 from core.data.shards import VIDEO_EXTENSIONS, read_manifest
 from core.data.transforms import EvalTransform, TrainTransform
 
@@ -198,6 +198,9 @@ class EpochShards:
     repeat: bool
     progress: _Progress | None = None  # shared with DecodeClips (one pickle: the reference survives)
     patience: int = 8
+
+    def __call__(self) -> Iterator[dict[str, Any]]:  # DataPipeline calls its first stage without arguments
+        return iter(self)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if not self.repeat:
@@ -366,11 +369,7 @@ class DecodeClips:
         return {"video": self._transform(frames, rng), "label": int(label), "key": key}
 
     def _clip_indices(self, rng: np.random.Generator):
-        sampler = get_sampler(self.sampling)
-
-        def indices(available: int) -> np.ndarray:
-            if self.clips == 1 and (not is_random(self.sampling) or isinstance(self.transform, TrainTransform)):
-                return sampler(available, self.num_frames, rng)[None]
+        def indices(available: int) -> np.ndarray:  # (clips, T), computed once decord knows the frame count
             return sample_views(self.sampling, available, self.num_frames, self.clips, rng)
 
         return indices

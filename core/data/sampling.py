@@ -1,28 +1,24 @@
 """Frame-index samplers: which frames of a video become the T frames of a clip.
 
 Every sampler is a pure function ``(num_frames, T, rng) -> np.ndarray`` of ``T`` int64 indices in
-``[0, num_frames)``, sorted in time order. Random samplers draw from the ``np.random.Generator`` they
-are given (so a clip is reproducible from its seed); deterministic ones ignore it. The formulas are
-the reference implementations' (0-based), so a recipe can name the one its authors used:
+``[0, num_frames)``, in time order (a too-short ``dense`` clip wraps around). Random samplers draw
+from the ``np.random.Generator`` they are given (so a clip is reproducible from its seed);
+deterministic ones ignore it. The formulas are the reference implementations' (0-based), so a recipe
+can name the one its authors used:
 
-==================  ==========================================================  =========================
-name                formula (n = frames in the video)                           used by
-==================  ==========================================================  =========================
-``segment``         TSN, mmaction ``SampleFrames(clip_len=1, num_clips=T)``     TC-CLIP / ViFi-CLIP train,
-                    train mode: ``seg = n // T``, ``i*seg + randint(seg)``      TC-CLIP and ILA multi-view
-``segment_center``  same, test mode: ``int(i*n/T + n/T/2)``                     TC-CLIP single-view test
-``segment_t2l``     TSN as in T2L's loader: bounds ``k_i = i*n // T``,          T2L train
-                    ``k_i + randint(k_{i+1} - k_i)``
-``segment_center_   ``int(i*n/T + (n/T - 1)/2)``                                T2L test
-t2l``
-``uniform``         ``seg = (n-1)/T``, ``randint[round(i*seg), round((i+1)*seg)]``  ILA / STAN train
-                    (both ends included, round half to even)
-``uniform_center``  ``round(i*seg) + int(seg/2)`` (mmaction ``UniformSample``)  STAN test
-``uniform_mid``     ``(round(i*seg) + round((i+1)*seg)) // 2``                  ILA single-view val
-``dense``           ``T`` consecutive frames ``interval`` apart from a random   (no reference method; for
-                    start (mmaction ``SampleFrames(clip_len=T)``)               users' recipes)
-``dense_center``    the same from the centred start                            
-==================  ==========================================================  =========================
+* ``segment``: TSN, mmaction ``SampleFrames(clip_len=1, num_clips=T)`` training mode:
+  ``seg = n // T``, index ``i*seg + randint(seg)``. TC-CLIP / ViFi-CLIP training; every view of
+  TC-CLIP's and ILA's multi-view test.
+* ``segment_center``: the same in test mode, ``int(i*n/T + n/T/2)``. TC-CLIP single-view test.
+* ``segment_t2l``: TSN as T2L's loader does it: bounds ``k_i = i*n // T``, index
+  ``k_i + randint(k_{i+1} - k_i)``. T2L training.
+* ``segment_center_t2l``: ``int(i*n/T + (n/T - 1)/2)``. T2L test.
+* ``uniform``: ``seg = (n-1)/T``, index uniform in ``[round(i*seg), round((i+1)*seg)]``, both ends
+  included, round half to even. ILA / STAN training.
+* ``uniform_center``: ``round(i*seg) + int(seg/2)`` (mmaction ``UniformSample`` test mode). STAN test.
+* ``uniform_mid``: ``(round(i*seg) + round((i+1)*seg)) // 2``. ILA single-view validation.
+* ``dense`` / ``dense_center``: ``T`` consecutive frames ``interval`` apart from a random / the
+  centred start (mmaction ``SampleFrames(clip_len=T)``). No reference method uses it; for users.
 
 Short clips (``n < T``, or ``n < T*interval`` for ``dense``) never fail: each sampler then repeats
 frames exactly as its reference does (listed per function) and every index stays in ``[0, n)``.

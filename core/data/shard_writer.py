@@ -19,8 +19,8 @@ Annotation formats (``--list-format``, detected from the file when ``auto``):
 * ``folders`` (no ``--list``): ``<root>/<class name>/<video>``; classes are the sorted folder names
   unless ``--classes`` gives the order.
 
-``--classes`` is a CSV ``id,name``, a text file with one name per line, or a dataset of the catalog
-(``kinetics400``, ``ucf101``, ...).
+``--classes`` is a CSV ``id,name``, a text file with one name per line, or a list of the catalog:
+``<dataset>[:<list>]``, e.g. ``kinetics400``, ``ucf101:novel``, ``kinetics600:zs_split1``.
 
 Guarantees: samples keep the list order, and shard ``i`` always holds the same samples (the plan,
 by source size, is stored in ``plan.json``), so a run can be interrupted and restarted: finished
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import json
 import logging
@@ -78,15 +79,17 @@ def parse_size(text: str) -> int:
 
 
 def read_class_list(source: str | os.PathLike) -> list[str]:
-    """Class names in id order from a CSV ``id,name`` file, a one-name-per-line text file, or a catalog dataset."""
+    """Class names in id order from a CSV ``id,name`` file, a one-name-per-line text file, or a catalog list
+    ``<dataset>[:<list>]`` (``ucf101``, ``ucf101:novel``, ``kinetics600:zs_split1``)."""
     path = Path(source)
     if not path.exists():
         from core.data import catalog
 
-        if str(source) in catalog.list_datasets():
-            return catalog.class_names(str(source))
-        raise FileNotFoundError(f"class list {str(source)!r} is neither a file nor a catalog dataset "
-                                f"({', '.join(catalog.list_datasets())})")
+        name, _, which = str(source).partition(":")
+        if name in catalog.list_datasets():
+            return catalog.class_names(name, which or "all")
+        raise FileNotFoundError(f"class list {str(source)!r} is neither a file nor a catalog list "
+                                f"(<dataset>[:<list>], datasets: {', '.join(catalog.list_datasets())})")
     text = path.read_text(encoding="utf-8-sig")
     first = text.splitlines()[0] if text.strip() else ""
     if first.replace(" ", "").lower().startswith("id,name"):
@@ -113,8 +116,13 @@ def _index_by_stem(root: Path) -> dict[str, str]:
     return index
 
 
+def _read_list(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8-sig")
+
+
 def _detect_format(path: Path) -> str:
-    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    lines = [line for line in _read_list(path).splitlines() if line.strip()]
     if not lines:
         raise ValueError(f"annotation file {path} is empty")
     head = lines[0].replace(" ", "").lower()
@@ -127,12 +135,12 @@ def _detect_format(path: Path) -> str:
 
 
 def read_annotation(path: str | os.PathLike, root: str | os.PathLike, list_format: str = "auto") -> list[Entry]:
-    """Entries of an annotation file (formats in the module docstring), in file order."""
+    """Entries of an annotation file (formats in the module docstring; plain or ``.gz``), in file order."""
     path, root = Path(path), Path(root)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file {path} does not exist")
     list_format = _detect_format(path) if list_format == "auto" else list_format
-    text = path.read_text(encoding="utf-8-sig")
+    text = _read_list(path)
     entries: list[Entry] = []
     if list_format == "kinetics-csv":
         index = _index_by_stem(root)
@@ -280,7 +288,7 @@ def _process(task: _Task, root: str, options: ShardOptions) -> tuple[_Task, byte
         return task, None, f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
     meta = {"label": task.label, "class_name": task.class_name, "source": task.source, "ext": ext,
             "num_frames": info.num_frames, "reported_frames": info.reported_frames, "fps": round(info.fps, 4),
-            "width": info.width, "height": info.height}
+            "width": info.width, "height": info.height, "corrupt_packets": info.corrupt_packets}
     return task, data, meta
 
 
@@ -399,12 +407,13 @@ def _finish(plan: list[list[_Task]], out: Path, classes: list[str] | None, optio
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="chronoclip-shards", description=__doc__.split("\n\n")[0],
-        epilog="Formats, resuming and validation: see the module docstring of core.data.shard_writer.")
+        prog="chronoclip-shards", description=__doc__.replace("``", "`"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder the video paths are relative to")
     parser.add_argument("--list", help="annotation file; omit for a <root>/<class>/<video> folder tree")
     parser.add_argument("--list-format", default="auto", choices=["auto", "path-label", "t2l", "kinetics-csv"])
-    parser.add_argument("--classes", help="class list: CSV id,name, one name per line, or a catalog dataset name")
+    parser.add_argument("--classes", help="class list: CSV id,name, one name per line, or a catalog list <dataset>[:<list>] "
+                        "(e.g. ucf101, ucf101:base, kinetics600:zs_split1)")
     parser.add_argument("--out", required=True, help="output directory for the shards and manifest.json")
     parser.add_argument("--prefix", default="shard", help="shard file prefix (default: shard)")
     parser.add_argument("--shard-size", default="1GB", help="target video bytes per shard (default 1GB)")

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 __all__ = [
     "MULTISCALE_SCALES",
@@ -131,12 +130,14 @@ def three_crop_boxes(height: int, width: int, size: int) -> list[Box]:
 
 
 def _map_box(box: Box, resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> Box:
-    """A box on the short-side-resized frame, mapped to the decoded frame and rounded to whole pixels."""
+    """A box on the short-side-resized frame, mapped to the decoded frame: offset and size rounded separately
+    (so equal boxes stay equal), then kept inside the frame."""
     sy, sx = frame_hw[0] / resized_hw[0], frame_hw[1] / resized_hw[1]
-    x0, y0 = round(box[0] * sx), round(box[1] * sy)
-    x1 = min(frame_hw[1], max(x0 + 1, round((box[0] + box[2]) * sx)))
-    y1 = min(frame_hw[0], max(y0 + 1, round((box[1] + box[3]) * sy)))
-    return x0, y0, x1 - x0, y1 - y0
+    w = min(frame_hw[1], max(1, round(box[2] * sx)))
+    h = min(frame_hw[0], max(1, round(box[3] * sy)))
+    x = min(round(box[0] * sx), frame_hw[1] - w)
+    y = min(round(box[1] * sy), frame_hw[0] - h)
+    return x, y, w, h
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -149,29 +150,87 @@ def _check_clip(video: torch.Tensor) -> None:
 
 
 def _crop_resize(video: torch.Tensor, box: Box, size: int) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (T, 3, size, size) in [0, 1]: crop ``box``, one antialiased bilinear resize."""
+    """uint8 (T, H, W, 3) -> float (T, 3, size, size) in [0, 1]: crop ``box``, one antialiased bilinear resize.
+
+    The resize runs on uint8 (as the references resize uint8 images), which is also ~9x faster than in float.
+    """
     x, y, w, h = box
-    clip = video[:, y:y + h, x:x + w].permute(0, 3, 1, 2).float().div_(255.0)
+    clip = video[:, y:y + h, x:x + w].permute(0, 3, 1, 2)  # a channels-last view: no copy
     if (h, w) != (size, size):
         clip = F.interpolate(clip, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return clip.clamp_(0.0, 1.0)
+    return clip.float().div_(255.0).contiguous()
 
 
-def _jitter_frame(frame: torch.Tensor, rng: np.random.Generator, strength: tuple[float, float, float, float]):
-    """torchvision ``ColorJitter`` on one (3, H, W) frame: the 4 ops in a random order, random factors."""
+_GRAY = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale weights
+
+
+def _gray(clip: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma."""
+    return (clip[:, 0:1] * _GRAY[0] + clip[:, 1:2] * _GRAY[1] + clip[:, 2:3] * _GRAY[2])
+
+
+def _blend(clip: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """torchvision ``_blend`` for floats: ``factor * clip + (1 - factor) * other``, clamped to [0, 1]."""
+    factor = factor.view(-1, 1, 1, 1)
+    return (factor * clip + (1 - factor) * other).clamp_(0.0, 1.0)
+
+
+def _shift_hue(clip: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """torchvision ``adjust_hue`` (HSV hue rotation by ``shift`` turns), vectorised over frames (N, 3, H, W).
+
+    Same arithmetic as RGB -> HSV -> RGB with fewer passes over the pixels: hue in sextants is
+    ``(g - b)/chroma``, ``2 + (b - r)/chroma`` or ``4 + (r - g)/chroma`` (max channel r, g, b), and the
+    inverse is the closed form ``c_n = v - chroma * clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6h) mod 6``
+    for n = 5, 3, 1. Grey pixels (chroma 0) are left unchanged, as in torchvision.
+    """
+    r, g, b = clip[:, 0], clip[:, 1], clip[:, 2]
+    maxc, minc = clip.amax(dim=1), clip.amin(dim=1)
+    chroma = maxc - minc
+    # sextant selection with float masks: torch.where is several times slower than a multiply on CPU
+    red_max = (maxc == r).to(clip.dtype)
+    green_max = (maxc == g).to(clip.dtype).mul_(1.0 - red_max)
+    blue_max = 1.0 - red_max - green_max
+    hue = (g - b).mul_(red_max)
+    hue += (b - r).add_(chroma, alpha=2.0).mul_(green_max)
+    hue += (r - g).add_(chroma, alpha=4.0).mul_(blue_max)
+    hue.div_(chroma + (chroma == 0).to(clip.dtype))  # grey pixels: 0 / 1
+    hue.add_(6.0 * shift.view(-1, 1, 1)).remainder_(6.0)
+    out = torch.empty_like(clip)
+    for channel, n in enumerate((5.0, 3.0, 1.0)):
+        k = torch.remainder(hue + n, 6.0)
+        k = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+        torch.sub(maxc, k.mul_(chroma), out=out[:, channel])
+    return out
+
+
+def _color_jitter(clip: torch.Tensor, rng: np.random.Generator, strength: tuple[float, float, float, float]):
+    """torchvision ``ColorJitter`` drawn independently for every frame of (T, 3, H, W): for each frame, four
+    factors and a random order of (brightness, contrast, saturation, hue); applied op-group by op-group."""
     b, c, s, h = strength
-    factors = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),
-               rng.uniform(max(0.0, 1 - s), 1 + s), rng.uniform(-h, h))
-    for op in rng.permutation(4):
-        if op == 0:
-            frame = TF.adjust_brightness(frame, factors[0])
-        elif op == 1:
-            frame = TF.adjust_contrast(frame, factors[1])
-        elif op == 2:
-            frame = TF.adjust_saturation(frame, factors[2])
-        else:
-            frame = TF.adjust_hue(frame, factors[3])
-    return frame
+    frames = clip.shape[0]
+    factors = np.empty((frames, 4))
+    order = np.empty((frames, 4), dtype=np.int64)
+    for t in range(frames):
+        factors[t] = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),
+                      rng.uniform(max(0.0, 1 - s), 1 + s), rng.uniform(-h, h))
+        order[t] = rng.permutation(4)
+    factors_t = torch.from_numpy(factors).to(clip.dtype)
+    for position in range(4):
+        for op in range(4):
+            index = torch.from_numpy(np.flatnonzero(order[:, position] == op))
+            if index.numel() == 0:
+                continue
+            part, factor = clip[index], factors_t[index, op]
+            if op == 0:
+                part = (part * factor.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+            elif op == 1:
+                part = _blend(part, _gray(part).mean(dim=(-2, -1), keepdim=True), factor)
+            elif op == 2:
+                part = _blend(part, _gray(part), factor)
+            else:
+                part = _shift_hue(part, factor)
+            clip[index] = part
+    return clip
 
 
 def _normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -248,9 +307,9 @@ class TrainTransform:
         if rng.random() < self.flip:
             clip = clip.flip(-1)
         if rng.random() < self.color_jitter:
-            clip = torch.stack([_jitter_frame(f, rng, self.jitter_strength) for f in clip])
+            clip = _color_jitter(clip, rng, self.jitter_strength)
         if rng.random() < self.grayscale:
-            clip = TF.rgb_to_grayscale(clip, num_output_channels=3)
+            clip = _gray(clip).expand(-1, 3, -1, -1)
         clip = _normalize(clip.contiguous(), self.mean, self.std)
         if self.random_erasing > 0 and rng.random() < self.random_erasing:
             box = _random_erasing_box(self.input_size, self.input_size, rng)
