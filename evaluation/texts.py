@@ -1,0 +1,107 @@
+"""Class texts for an evaluated class list: plain names, LLM descriptions (T2L) or LLM-rephrased names (TC-CLIP).
+
+The method decides how a class list becomes texts (``VideoModel.class_texts(names, descriptions)``:
+CLIP/ViFi wrap names in "a photo of a {}.", TC-CLIP normalises them, T2L uses the description verbatim);
+this module only finds the ``descriptions`` mapping for the chosen mode:
+
+* ``names``: none;
+* ``descriptions``: T2L's GPT description CSV (``SNo,Class Name,GPT3 discription``; newlines deleted),
+  from ``--descriptions FILE`` or the catalog;
+* ``rephrased``: FROSTER's JSON (``{"0": "Name: sentence", ...}`` in class order) that TC-CLIP's LLM
+  variant uses, from ``--descriptions FILE`` or the catalog.
+
+When a mode needs a mapping that does not exist (the synthetic dataset has no LLM texts), the class name
+itself stands in for its description and the report says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from core.method import VideoModel
+
+__all__ = ["read_description_file", "resolve_class_texts"]
+
+
+def read_description_file(path: str | os.PathLike, class_names: Sequence[str]) -> dict[str, str]:
+    """Class name -> text from a description CSV (T2L) or a rephrased-name JSON (FROSTER / TC-CLIP).
+
+    JSON files map ``"0".."C-1"`` (or hold a list) in class order, so they are aligned with ``class_names``
+    by position and must have exactly as many entries.
+
+    Raises:
+        FileNotFoundError: missing file.
+        ValueError: a JSON of the wrong length, or a CSV without name and description columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"description file {str(path)!r} not found")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        obj = json.loads(text)
+        values = [obj[k] for k in sorted(obj, key=lambda k: int(k))] if isinstance(obj, dict) else list(obj)
+        if len(values) != len(class_names):
+            raise ValueError(f"{path} holds {len(values)} texts for {len(class_names)} classes; a rephrased-name JSON "
+                             f"must list every class of the evaluated split in label order")
+        return {name: str(value) for name, value in zip(class_names, values)}
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or len(rows[0]) < 3:
+        raise ValueError(f"{path}: expected a CSV with columns SNo, Class Name, description (T2L's GPT files)")
+    # header row: T2L's files start with "SNo,Class Name,GPT3 discription"
+    body = rows[1:] if not rows[0][0].strip().isdigit() else rows
+    return {row[1]: row[2].replace("\n", "") for row in body if len(row) >= 3}
+
+
+def _catalog_mapping(mode: str, dataset: str, which: str | None, class_names: Sequence[str]) -> dict[str, str] | None:
+    """The catalog's T2L descriptions / rephrased names of ``dataset``'s class list ``which``, keyed by name."""
+    if not dataset:
+        return None
+    from core.data import catalog
+
+    if dataset not in catalog.list_datasets():
+        return None
+    which = which or "all"
+    try:
+        listed = catalog.class_names(dataset, which)
+        texts = catalog.descriptions(dataset, "t2l", which) if mode == "descriptions" else \
+            catalog.rephrased_names(dataset, which)
+    except (KeyError, ValueError, FileNotFoundError):
+        return None
+    if list(listed) != list(class_names) or len(texts) != len(listed):
+        return None  # the evaluated list is not that catalog list: do not guess an alignment
+    return dict(zip(listed, texts))
+
+
+def resolve_class_texts(model: VideoModel, class_names: Sequence[str], mode: str, *, dataset: str = "",
+                        split: str | None = None, descriptions_file: str | os.PathLike | None = None,
+                        run_descriptions: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """The texts ``model`` classifies ``class_names`` with, and a note on where they came from.
+
+    Args:
+        model: the evaluated model (its ``class_texts`` builds the final strings).
+        class_names: the evaluated class list.
+        mode: ``names``, ``descriptions`` or ``rephrased``.
+        dataset, split: catalog dataset and class-list name (``all``, ``base``, ``zs_split1``) to look up.
+        descriptions_file: explicit mapping file (takes precedence over everything else).
+        run_descriptions: the descriptions the model's training run used, when they cover the class list.
+    """
+    names = list(class_names)
+    if mode == "names":
+        return model.class_texts(names), "class names"
+    mapping = read_description_file(descriptions_file, names) if descriptions_file is not None else None
+    origin = str(descriptions_file) if mapping is not None else ""
+    if mapping is None:
+        mapping = _catalog_mapping(mode, dataset, split, names)
+        origin = f"catalog ({dataset} {split or 'all'})"
+    if mapping is None and run_descriptions and all(n in run_descriptions for n in names):
+        mapping, origin = dict(run_descriptions), "the training run"
+    if mapping is None:
+        # No LLM texts exist for this class list (e.g. the synthetic dataset): the name is its own description.
+        mapping = {n: n for n in names}
+        origin = f"class names (no {mode} known for {dataset or 'this dataset'})"
+    return model.class_texts(names, mapping), f"{mode} from {origin}"
