@@ -1,6 +1,12 @@
-"""End to end on the embedded synthetic data: every temporal method beats the frame-average ViFi-CLIP
+"""End to end on the embedded synthetic data: the temporal methods beat the frame-average ViFi-CLIP
 baseline on the time-reversal pairs ("moving left" vs "moving right", ...), which frame averaging
-cannot tell apart (it scores about chance, 0.5)."""
+cannot tell apart (it scores about chance, 0.5).
+
+TC-CLIP is the exception, faithfully: its released design has no temporal position (frames see an
+unordered set of context tokens, the video embedding is a frame mean) and with an even seed count per
+frame (58 at ViT-B/16) the token merge is invariant to frame order too. It is held to learning the
+classes instead (see methods/tcclip/README.md).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import core
 
 pytestmark = pytest.mark.slow
 
-TEMPORAL_METHODS = [m for m in ("t2l", "tcclip", "ila", "stan") if m in core.list_methods()]
+TEMPORAL_METHODS = [m for m in ("t2l", "ila", "stan") if m in core.list_methods()]
 
 
 def _train(method: str, run_dir: Path) -> dict:
@@ -38,3 +44,10 @@ def test_temporal_method_beats_vifi_on_time_reversal_pairs(method, vifi_summary,
           f"(vifi {vifi_summary['reversal_pair_top1']:.3f}); base {summary['base_top1']:.3f}, "
           f"novel {summary['novel_top1']:.3f}")
     assert summary["reversal_pair_top1"] > vifi_summary["reversal_pair_top1"]
+
+
+@pytest.mark.skipif("tcclip" not in core.list_methods(), reason="chronoclip-tcclip is not installed")
+def test_tcclip_learns_the_synthetic_classes(tmp_path):
+    summary = _train("tcclip", tmp_path / "run")
+    chance = 1 / 56  # 56 base classes
+    assert summary["base_top1"] > 3 * chance
