@@ -1,0 +1,147 @@
+"""``python -m core.train``: train a method with DeepSpeed (one process, ``deepspeed``, or ``torchrun``).
+
+Examples::
+
+    python -m core.train --method vifi                      # embedded default: synthetic data, tiny CLIP
+    deepspeed --num_gpus 8 -m core.train --method ila --config zero_shot \\
+        --pretrained ViT-B-16.pt --train-shards /data/k400/train --val-shards /data/k400/val
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m core.train ...
+    python -m core.train --resume runs/ila-20250101-120000   # continue an interrupted run
+
+Every config key can be overridden: ``optim.lr=1e-5`` or ``--optim.lr 1e-5``; ``--help`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core import config as cfg
+from core.method import UnknownMethodError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("core.train")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.train", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a chronoclip method with DeepSpeed. With no data arguments it trains on the embedded "
+                    "synthetic dataset with a tiny CLIP (minutes on a CPU) and prints base/novel top-1.",
+        epilog="config keys (override with key=value or --key value):\n" + cfg.help_text())
+    parser.add_argument("--method", help="method name (--list-methods shows the installed ones)")
+    parser.add_argument("--config", help="a protocol the method ships (e.g. zero_shot, synthetic) or a YAML path")
+    parser.add_argument("--resume", metavar="PATH", help="run directory (or run/checkpoints/step_N) to continue")
+    parser.add_argument("--output-dir", help="run directory (default runs/<method>-<timestamp>)")
+    parser.add_argument("--model", help="CLIP architecture (clip.model), e.g. ViT-B-16")
+    parser.add_argument("--pretrained", help="local CLIP weights file (clip.pretrained), e.g. ViT-B-16.pt")
+    parser.add_argument("--train-shards", help="training shards (data.train_shards)")
+    parser.add_argument("--val-shards", help="validation shards (data.val_shards)")
+    parser.add_argument("--class-names", help="class list file (data.class_names)")
+    parser.add_argument("--list-methods", action="store_true", help="print the installed methods and exit")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    # the deepspeed launcher appends --local_rank=N; the rank is read from the environment instead
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
+    pairs = cfg.parse_override_tokens(rest)
+    flags = {"--model": args.model, "--pretrained": args.pretrained, "--train-shards": args.train_shards,
+             "--val-shards": args.val_shards, "--class-names": args.class_names, "--output-dir": args.output_dir}
+    # flag values are strings, not YAML (a path like "on" or "1e5" stays a path)
+    pairs = [(cfg.FLAG_KEYS[f], _quoted(v)) for f, v in flags.items() if v is not None] + pairs
+    if args.resume and args.config is None:
+        saved = Path(args.resume)
+        saved = saved if (saved / "config.yaml").is_file() else saved.parent.parent
+        if not (saved / "config.yaml").is_file():
+            raise FileNotFoundError(f"--resume {args.resume}: no config.yaml in the run directory; pass --config too")
+        from core.training.rundir import RunDir
+
+        config = cfg.defaults()
+        cfg.merge(config, cfg.public(RunDir(saved).saved_config()), where=f" in {saved}/config.yaml")
+        if args.method and args.method != config["method"]:
+            raise cfg.ConfigError(f"--resume {saved} is a {config['method']!r} run, not {args.method!r}")
+        cfg.apply_overrides(config, pairs)
+        config["_source"] = f"{saved}/config.yaml"
+    else:
+        config = cfg.resolve_config(args.method, args.config, pairs)
+    cfg.validate(config)
+    return config
+
+
+def _quoted(value: str) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _setup_logging() -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # DeepSpeed's own INFO chatter repeats per rank; keep its warnings
+    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
+
+
+def _print_summary(summary: dict) -> None:
+    lines = [f"{summary['method']}: {summary['step']} steps"]
+    if summary.get("synthetic"):
+        for label, key in (("base classes", "base_top1"), ("novel classes", "novel_top1"),
+                           ("time-reversal pairs", "reversal_pair_top1")):
+            value = summary.get(key)
+            lines.append(f"  top-1 {label:<20} {100 * value:6.2f} %" if value is not None else f"  {label}: n/a")
+    elif summary.get("val_top1") is not None:
+        lines.append(f"  top-1 val {100 * summary['val_top1']:6.2f} %")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``core.train`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    0: done; 2: a configuration or input error (message on stderr); 143: stopped by SIGTERM after a checkpoint.
+    """
+    args, rest = _parser().parse_known_args(argv)
+    _setup_logging()
+    if args.list_methods:
+        from core.method import list_methods
+
+        for name, dist in list_methods().items():
+            print(f"{name:<10} {dist}")
+        return 0
+    try:
+        config = _resolve(args, rest)
+    except (cfg.ConfigError, ValueError, FileNotFoundError, UnknownMethodError) as err:
+        print(f"core.train: error: {err}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(cfg.dump_yaml(config), end="")
+        return 0
+
+    from core.training.loop import Trainer
+
+    trainer = Trainer(config, resume=args.resume)
+    try:
+        try:
+            trainer.setup()
+        except (ValueError, FileNotFoundError) as err:
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"core.train: error: {err}", file=sys.stderr)
+            return 2
+        code = trainer.run()
+        if trainer.summary is not None:
+            _print_summary(trainer.summary)
+            print(f"run directory: {trainer.run_dir.path}", flush=True)
+        trainer.cleanup(wait_for_others=True)
+        return code
+    finally:
+        trainer.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Contrastive pretraining of a small CLIP preset on the synthetic image-caption pairs (the embedded default).
+
+Methods that freeze CLIP (T2L, ILA) learn nothing on a random CLIP, so the embedded default run first
+gives its ``tiny`` CLIP what OpenAI's weights give a real run: an image tower and a text tower that agree
+on appearance ("a red circle"). Motion words never occur in the captions, so telling "moving left" from
+"moving right" stays the video method's job.
+
+The result is cached under ``$CHRONOCLIP_CACHE/pretrained/<preset>-<recipe hash>.pt`` (an open_clip state
+dict that ``core.clip.build_clip(preset, pretrained=path)`` loads), built once under a file lock so
+concurrent ranks and runs share one copy. This is a plain single-process PyTorch loop: it is a fixture
+builder for the default run, not the trainer (``core.train`` trains methods through DeepSpeed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from core.clip import CLIP_MEAN, CLIP_STD, build_clip, tokenize
+from core.clip import layers as L
+from core.config import config_digest
+from core.objectives import symmetric_infonce
+from core.training.rundir import atomic_torch_save
+
+__all__ = ["PretrainRecipe", "pretrained_clip_path"]
+
+logger = logging.getLogger(__name__)
+
+PRETRAIN_VERSION = 1  # bump when the loop changes: part of the cache key
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """Everything that determines the pretrained weights (hashed into the cache file name)."""
+
+    preset: str = "tiny"
+    num_images: int = 2000
+    held_out: int = 200
+    steps: int = 500
+    batch_size: int = 128
+    lr: float = 1.0e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    seed: int = 0
+
+    def digest(self) -> str:
+        from core.data.synthetic import SyntheticRecipe
+
+        return config_digest({**asdict(self), "version": PRETRAIN_VERSION, "data": SyntheticRecipe().digest()})
+
+
+def _cache_dir() -> Path:
+    from core.data.synthetic import cache_root
+
+    return cache_root() / "pretrained"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pretrained_clip_path(recipe: PretrainRecipe | None = None) -> Path:
+    """The cached pretrained weights of ``recipe`` (default: the ``tiny`` preset), built on first use.
+
+    Concurrent callers (ranks, runs) wait on a file lock while one of them trains (a few minutes on 2 cores).
+    """
+    recipe = recipe or PretrainRecipe()
+    path = _cache_dir() / f"{recipe.preset}-{recipe.digest()}.pt"
+    if path.is_file():
+        return path
+    with _locked(path.with_suffix(".lock")):
+        if not path.is_file():
+            logger.info("pretraining the %s CLIP on the synthetic image-caption pairs (once; cached in %s)",
+                        recipe.preset, path)
+            state = _pretrain(recipe)
+            atomic_torch_save(state, path)
+    return path
+
+
+def _images_as_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> CLIP-normalised float (N, 3, size, size)."""
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _trimmed_tokens(captions: list[str], context_length: int) -> torch.Tensor:
+    # Causal mask + EOT pooling make trailing padding irrelevant, so trimming to the longest caption
+    # gives the same embeddings at a fraction of the cost.
+    tokens = tokenize(captions, context_length)
+    return tokens[:, : int((tokens != 0).sum(1).max())]
+
+
+def _pretrain(recipe: PretrainRecipe) -> dict[str, torch.Tensor]:
+    from core.data.synthetic import SyntheticRecipe, synthetic_image_captions
+
+    start = time.perf_counter()
+    torch.manual_seed(recipe.seed)
+    clip = build_clip(recipe.preset)
+    data = synthetic_image_captions(num_images=recipe.num_images, seed=recipe.seed)
+    images, captions = data.load()
+    images = _images_as_input(images, clip.visual.image_size[0] if isinstance(clip.visual.image_size, tuple)
+                              else clip.visual.image_size)
+    tokens = tokenize(captions, clip.context_length)
+    n_train = len(captions) - recipe.held_out
+    # The 49408 x W token table is most of the parameters but the captions use a few dozen rows: keeping
+    # it at its random init (the transformer learns to read it) cuts the optimizer cost ~5x.
+    clip.token_embedding.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in clip.parameters() if p.requires_grad], lr=recipe.lr,
+                                  weight_decay=recipe.weight_decay, betas=(0.9, 0.98), eps=1e-6)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    clip.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(recipe.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(recipe, step)
+        idx = torch.randint(0, n_train, (recipe.batch_size,), generator=generator)
+        batch_tokens = tokens[idx][:, : int((tokens[idx] != 0).sum(1).max())]
+        image_emb = L.encode_frames(clip, images[idx][:, None]).squeeze(1)
+        text_emb = L.encode_text(clip, batch_tokens)
+        loss = symmetric_infonce(image_emb, text_emb, clip.logit_scale.exp(), gather=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            clip.logit_scale.clamp_(0, math.log(100))
+        if (step + 1) % 100 == 0:
+            logger.info("pretraining step %d/%d: loss %.3f (%.0f s)", step + 1, recipe.steps, float(loss.detach()),
+                        time.perf_counter() - start)
+    accuracy = _held_out_accuracy(clip, images[n_train:], captions[n_train:], SyntheticRecipe())
+    logger.info("pretrained the %s CLIP in %.0f s: final loss %.3f, held-out colour+shape top-1 %.1f%% (chance %.1f%%)",
+                recipe.preset, time.perf_counter() - start, float(loss.detach()), 100 * accuracy[0], 100 * accuracy[1])
+    clip.token_embedding.requires_grad_(True)
+    return {k: v.detach().clone() for k, v in clip.state_dict().items()}
+
+
+def _lr(recipe: PretrainRecipe, step: int) -> float:
+    if step < recipe.warmup_steps:
+        return recipe.lr * (step + 1) / recipe.warmup_steps
+    progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    return 0.5 * recipe.lr * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def _held_out_accuracy(clip, images: torch.Tensor, captions: list[str], data_recipe) -> tuple[float, float]:
+    """Top-1 of held-out images against "a {colour} {shape}" for every colour x shape, and chance."""
+    clip.eval()
+    names = [f"a {c} {s}" for c in data_recipe.colors for s in data_recipe.shapes]
+    truth = [next((i for i, n in enumerate(names) if n in cap.replace("small ", "").replace("large ", "")
+                   .replace("photo of ", "")), -1) for cap in captions]
+    keep = torch.tensor([t >= 0 for t in truth])
+    if not keep.any():
+        return float("nan"), 1 / len(names)
+    text = F.normalize(L.encode_text(clip, _trimmed_tokens(names, clip.context_length)), dim=-1)
+    image = F.normalize(L.encode_frames(clip, images[keep][:, None]).squeeze(1), dim=-1)
+    predicted = (image @ text.t()).argmax(-1)
+    target = torch.tensor(truth)[keep]
+    return float((predicted == target).float().mean()), 1 / len(names)
+
+
+def threads_for_pretraining() -> int:
+    """All cores of the machine: the other local ranks wait on the lock meanwhile."""
+    return max(1, os.cpu_count() or 1)

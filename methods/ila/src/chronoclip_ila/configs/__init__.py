@@ -1,0 +1,1 @@
+"""YAML recipes of the ila method (package data, read through core.Method.configs)."""
