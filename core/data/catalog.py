@@ -65,7 +65,9 @@ def _root():
         root = resources.files(_PACKAGE)
         if _join(root, "ucf101", "dataset.json").is_file():
             return root
-    except ModuleNotFoundError:
+    except (ModuleNotFoundError, NotADirectoryError, TypeError):
+        # An editable install can expose the package as a namespace whose path is setuptools' editable
+        # path hook, which importlib.resources cannot list; the checkout's folder is then the source.
         pass
     if (_REPO_FOLDER / "ucf101" / "dataset.json").is_file():
         return _REPO_FOLDER
