@@ -23,6 +23,8 @@ from torch import nn
 
 from core.distributed import WorldInfo, world_info
 
+logger = logging.getLogger("core.train")
+
 __all__ = ["broadcast_object", "configure_file_logging", "detach_file_logging", "init_distributed",
            "scalar_params_broadcast", "shutdown_distributed"]
 
@@ -68,10 +70,24 @@ def init_distributed() -> WorldInfo:
     if accelerator.device_name() != "cpu":
         accelerator.set_device(world.local_rank)
     elif "OMP_NUM_THREADS" not in os.environ:
-        # ranks of one machine share its cores
-        local = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or 1)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+        torch.set_num_threads(cpu_threads())
     return world
+
+
+def cpu_threads() -> int:
+    """Intra-op threads of one CPU rank: the machine's cores shared by its local ranks, or 1 on a machine
+    that is already busy (OpenMP threads spin while they wait for each other, and with more runnable threads
+    than cores a multi-threaded step can take ten times longer than a single-threaded one).
+    ``OMP_NUM_THREADS`` overrides this."""
+    cores = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or 1)
+    threads = max(1, cores // local)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if threads > 1 and load >= cores:
+        logger.info("machine busy (load %.1f on %d cores): 1 thread per rank (set OMP_NUM_THREADS to choose)",
+                    load, cores)
+        return 1
+    return threads
 
 
 def _destroy_group() -> None:

@@ -25,7 +25,6 @@ import contextlib
 import datetime
 import logging
 import math
-import os
 import resource
 import signal
 import sys
@@ -196,14 +195,8 @@ class Trainer:
         # the same seed on every rank: new modules start identical everywhere (DeepSpeed also broadcasts)
         torch.manual_seed(config["train"]["seed"])
         np.random.seed(config["train"]["seed"])
-        if config["clip"]["pretrained"] == cfg.SYNTHETIC_PRETRAINED and self.world.world_size > 1:
-            # one local rank pretrains (under a file lock) with every core while the others wait for it
-            torch_threads = torch.get_num_threads()
-            torch.set_num_threads(os.cpu_count() or 1)
-            clip, self.clip_config = build_backbone(config["clip"]["model"], config["clip"]["pretrained"])
-            torch.set_num_threads(torch_threads)
-        else:
-            clip, self.clip_config = build_backbone(config["clip"]["model"], config["clip"]["pretrained"])
+        # clip.pretrained=synthetic: one rank pretrains (under a file lock) while the others wait for it
+        clip, self.clip_config = build_backbone(config["clip"]["model"], config["clip"]["pretrained"])
         self.method = load_method(config["method"])
         self.model = self.method.build(clip, num_frames=config["data"]["num_frames"],
                                        **(config.get("method_options") or {}))
