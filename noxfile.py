@@ -6,7 +6,6 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests"]
-nox.options.reuse_existing_virtualenvs = True
 
 METHODS = ["t2l", "tcclip", "ila", "stan"]
 # Each method's own test folder; core's tests live in tests/.
