@@ -10,14 +10,17 @@ nox.options.sessions = ["tests"]
 METHODS = ["t2l", "tcclip", "ila", "stan"]
 # Each method's own test folder; core's tests live in tests/.
 METHOD_TESTS = {name: f"methods/{name}/tests" for name in METHODS}
+# The one real multi-process run of the default suite: `deepspeed --num_gpus 2 -m core.train` on CPU.
+DEEPSPEED_TWO_RANKS = "tests/train/test_train_multiprocess.py::test_deepspeed_two_cpu_ranks_train_on_disjoint_samples"
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Fast suite with core + all four methods installed, then each method installed alone."""
+    """Fast suite + one 2-rank DeepSpeed CPU run with all four methods installed, then each method alone."""
     session.install(".[test]", *(f"./methods/{name}" for name in METHODS))
     session.run("pytest", "tests", *METHOD_TESTS.values(), *session.posargs)
     if not session.posargs:
+        session.run("pytest", "-m", "slow", DEEPSPEED_TWO_RANKS)
         for name in METHODS:
             session.notify(f"method-{name}")
 

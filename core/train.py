@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a chronoclip method with DeepSpeed. With no data arguments it trains on the embedded "
                     "synthetic dataset with a tiny CLIP (minutes on a CPU) and prints base/novel top-1.",
         epilog="config keys (override with key=value or --key value):\n" + cfg.help_text())
-    parser.add_argument("--method", help="method name (--list-methods shows the installed ones)")
+    parser.add_argument("--method", help="method name (--list-methods shows the installed ones); default t2l, or vifi "
+                                         "when chronoclip-t2l is not installed")
     parser.add_argument("--config", help="a protocol the method ships (e.g. zero_shot, synthetic) or a YAML path")
     parser.add_argument("--resume", metavar="PATH", help="run directory (or run/checkpoints/step_N) to continue")
     parser.add_argument("--output-dir", help="run directory (default runs/<method>-<timestamp>)")
@@ -70,9 +71,26 @@ def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
         cfg.apply_overrides(config, pairs)
         config["_source"] = f"{saved}/config.yaml"
     else:
-        config = cfg.resolve_config(args.method, args.config, pairs)
+        method = args.method
+        if method is None and args.config is None and not any(k == "method" for k, _ in pairs):
+            method = _default_method()
+        config = cfg.resolve_config(method, args.config, pairs)
     cfg.validate(config)
     return config
+
+
+# With no --method the main job trains T2L, the framework's headline method; with only core installed,
+# the ViFi-CLIP baseline that core ships.
+DEFAULT_METHODS = ("t2l", "vifi")
+
+
+def _default_method() -> str:
+    from core.method import list_methods
+
+    installed = list_methods()
+    method = next(m for m in DEFAULT_METHODS if m in installed)
+    logger.info("no --method given: training %r (installed: %s)", method, ", ".join(installed))
+    return method
 
 
 def _quoted(value: str) -> str:
