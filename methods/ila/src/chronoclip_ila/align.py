@@ -30,7 +30,7 @@ __all__ = [
 # Mask profile of the official code: plateau 1 for |u| <= 0.25, then slope -1.5 down to 0 at |u| = 0.9167.
 PLATEAU = 0.25
 SLOPE = 1.5
-# Points are 0.75 * tanh(.): never closer to the border than a quarter token spacing of the [-1, 1] grid.
+# Points are 0.75 * tanh(.): strictly inside (-0.75, 0.75) of the [-1, 1] grid.
 POINT_SCALE = 0.75
 # Training jitter: the 9 offsets (x, y) of the official `disturbance_offset`, in its order, times delta.
 JITTER_DIRECTIONS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -216,7 +216,7 @@ class InteractivePointAlignment(nn.Module):
             m: (B, T, L, d) projected tokens ``message_ln(message_fc(x))``, CLS first.
             jitter_delta: ``None`` (eval: one mask per point) or the training jitter (9 averaged masks).
         """
-        b, t, length, d = m.shape
+        b, t, _, d = m.shape
         h = w = self.grid
         cls, tokens = m[:, :, :1], m[:, :, 1:]  # (B, T, 1, d), (B, T, N, d)
         # the trunk sees each frame as a (d, H, W) map: token n sits at row n // W, column n % W
