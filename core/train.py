@@ -3,7 +3,7 @@
 Examples::
 
     python -m core.train --method vifi                      # embedded default: synthetic data, tiny CLIP
-    deepspeed --num_gpus 8 -m core.train --method ila --config zero_shot \\
+    deepspeed --num_gpus 8 --module core.train --method ila --config zero_shot \\
         --pretrained ViT-B-16.pt --train-shards /data/k400/train --val-shards /data/k400/val
     torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m core.train ...
     python -m core.train --resume runs/ila-20250101-120000   # continue an interrupted run
