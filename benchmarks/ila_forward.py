@@ -13,7 +13,7 @@ Both models get random weights (the cost does not depend on them) and see the sa
   products, convolutions and attention, and skips element-wise ops, norms and pooling;
 * trainable / total parameters.
 
-Runtime about 1-2 minutes on 2 cores.
+Runtime about 1.5-3 minutes on 2 cores (`--threads 1` gives steadier figures on a shared machine).
 """
 
 from __future__ import annotations
