@@ -10,7 +10,7 @@ nox.options.sessions = ["tests"]
 METHODS = ["t2l", "tcclip", "ila", "stan"]
 # Each method's own test folder; core's tests live in tests/.
 METHOD_TESTS = {name: f"methods/{name}/tests" for name in METHODS}
-# The one real multi-process run of the default suite: `deepspeed --num_gpus 2 -m core.train` on CPU.
+# The one real multi-process run of the default suite: `deepspeed --num_gpus 2 --module core.train` on CPU.
 DEEPSPEED_TWO_RANKS = "tests/train/test_train_multiprocess.py::test_deepspeed_two_cpu_ranks_train_on_disjoint_samples"
 
 

@@ -57,24 +57,24 @@ def _check_finished(run: Path, steps: int) -> dict:
 
 
 def test_deepspeed_two_cpu_ranks_train_on_disjoint_samples(train_cache, tmp_path):
-    """The embedded default's tiny CLIP (pretrained on the synthetic captions first: one rank builds the cache
-    while the other waits on its lock), fine-tuned by 2 DeepSpeed CPU ranks: the loss falls."""
+    """2 DeepSpeed CPU ranks fine-tune a `test` CLIP pretrained on the synthetic captions (one rank builds that
+    cache, ~1 min, while the other waits on its lock): the loss falls and the ranks never share a clip."""
     run = tmp_path / "ds"
     cmd = [str(BIN / "deepspeed"), "--num_gpus", "2", "--master_port", str(_free_port()), "--module", "core.train",
-           *ARGS, "clip.model=tiny", "clip.pretrained=synthetic", "optim.lr=1e-4", "log.sample_keys=true",
+           *ARGS, "clip.pretrained=synthetic", "optim.lr=5e-4", "schedule.epochs=4", "log.sample_keys=true",
            "--output-dir", str(run)]
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "global batch 8 = 2 ranks x 4 micro x 1 accumulation" in done.stdout + done.stderr
-    _check_finished(run, 16)
+    _check_finished(run, 32)
     losses = [r["loss"] for r in _rows(run)]
-    assert len(losses) == 16 and sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.3, losses
+    assert len(losses) == 32 and sum(losses[-8:]) / 8 < sum(losses[:8]) / 8 - 0.2, losses
     keys = {}
     for rank in (0, 1):
         for line in (run / "sample_keys" / f"rank{rank}.txt").read_text().splitlines():
             step, epoch, key = line.split()
             keys.setdefault((rank, epoch), []).append(key)
-    for epoch in ("0", "1"):
+    for epoch in ("0", "1", "2", "3"):
         a, b = keys[(0, epoch)], keys[(1, epoch)]
         assert len(a) == len(b) == 32  # 8 steps x 4 clips per rank per epoch
         assert not set(a) & set(b), f"ranks shared samples in epoch {epoch}"
