@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from chronoclip_tcclip._convert import DROPPED_KEYS, config_to_dict, convert_state_dict, read_official
+from chronoclip_tcclip.convert import DROPPED_KEYS, config_to_dict, convert_state_dict, read_official
 
 import core
 from core.serialization import safe_load

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 from chronoclip_tcclip import wise_ft
-from chronoclip_tcclip._convert import convert_state_dict
+from chronoclip_tcclip.convert import convert_state_dict
 
 import core
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from chronoclip_tcclip._merge import layer_merge_counts, match, merge_schedule, merge_sum, summarize_seeds
+from chronoclip_tcclip.merge import layer_merge_counts, match, merge_schedule, merge_sum, summarize_seeds
 
 
 @pytest.mark.parametrize(("start", "final", "r", "rounds"), [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from chronoclip_tcclip import TCCLIPModel, normalize_class_name
-from chronoclip_tcclip._merge import merge_schedule
+from chronoclip_tcclip.merge import merge_schedule
 
 import core
 from core.clip import build_clip, tokenize

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from chronoclip_t2l._layers import Adapter, drop_path
+from chronoclip_t2l.layers import Adapter, drop_path
 from chronoclip_t2l.losses import inbatch_kl_loss, tfd_loss
 from core.clip import CLIP, tokenize
 from core.clip import layers as L

@@ -4,9 +4,9 @@ Public surface: the ``TCCLIP`` method plugin (entry point ``tcclip``), the ``TCC
 ``wise_ft`` (weight-space ensembling used for the zero-shot results) and ``normalize_class_name``.
 """
 
-from chronoclip_tcclip._method import TCCLIP
-from chronoclip_tcclip._model import TCCLIPModel
-from chronoclip_tcclip._text import normalize_class_name
-from chronoclip_tcclip._wise_ft import WISE_FT_EXCLUDED, wise_ft
+from chronoclip_tcclip.ensemble import WISE_FT_EXCLUDED, wise_ft
+from chronoclip_tcclip.method import TCCLIP
+from chronoclip_tcclip.model import TCCLIPModel
+from chronoclip_tcclip.text import normalize_class_name
 
 __all__ = ["TCCLIP", "WISE_FT_EXCLUDED", "TCCLIPModel", "normalize_class_name", "wise_ft"]

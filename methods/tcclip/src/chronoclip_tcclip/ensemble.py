@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from chronoclip_tcclip._model import TCCLIPModel
+from chronoclip_tcclip.model import TCCLIPModel
 from core.clip import read_clip_state_dict
 
 __all__ = ["WISE_FT_EXCLUDED", "wise_ft"]

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from open_clip.model import CLIP
 
-from chronoclip_tcclip._convert import convert_state_dict, read_official
-from chronoclip_tcclip._model import TCCLIPModel
-from chronoclip_tcclip._wise_ft import wise_ft as _wise_ft
+from chronoclip_tcclip.convert import convert_state_dict, read_official
+from chronoclip_tcclip.ensemble import wise_ft as _wise_ft
+from chronoclip_tcclip.model import TCCLIPModel
 from core.clip import clip_from_state_dict, read_clip_state_dict
 from core.method import Method
 

@@ -23,9 +23,9 @@ import torch
 from open_clip.model import CLIP
 from torch import Tensor, nn
 
-from chronoclip_tcclip._merge import layer_merge_counts
-from chronoclip_tcclip._text import PromptLearner, make_vp_block, normalize_class_name, vp_text_features
-from chronoclip_tcclip._vision import TCSettings, VisionOutput, tc_vision_forward
+from chronoclip_tcclip.merge import layer_merge_counts
+from chronoclip_tcclip.text import PromptLearner, make_vp_block, normalize_class_name, vp_text_features
+from chronoclip_tcclip.vision import TCSettings, VisionOutput, tc_vision_forward
 from core.clip import IMAGENET_MEAN, IMAGENET_STD
 from core.method import VideoModel
 from core.objectives import classification_loss

@@ -15,7 +15,7 @@ import torch
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor
 
-from chronoclip_tcclip._merge import summarize_seeds
+from chronoclip_tcclip.merge import summarize_seeds
 from core.clip import layers as L
 
 __all__ = ["TCSettings", "VisionOutput", "tc_block", "tc_vision_forward"]
