@@ -10,6 +10,7 @@ Both use the hand-written prompt ``"a photo of a {name}."`` and ``exp(logit_scal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from core.method import Method, VideoModel
 from core.objectives import classification_loss, cosine_logits
 from core.serialization import safe_load
 
-__all__ = ["FrameAverageCLIP", "FrozenCLIP", "ViFiCLIP"]
+__all__ = ["FrameAverageCLIP", "FrameAverageOptions", "FrozenCLIP", "ViFiCLIP"]
 
 
 class FrameAverageCLIP(VideoModel):
@@ -66,18 +67,27 @@ class FrameAverageCLIP(VideoModel):
         return {"positional_embedding", "class_embedding", "token_embedding", "logit_scale"}
 
 
+@dataclass(frozen=True)
+class FrameAverageOptions:
+    """``method_options`` of the ``clip`` and ``vifi`` baselines."""
+
+    template: str = DEFAULT_TEMPLATE  # class prompt, "{}" = the class name (ViFi-CLIP: "a photo of a {}.")
+
+
 class FrozenCLIP(Method):
     """``clip``: the zero-shot baseline; nothing trains."""
 
     name = "clip"
     config_package = "core.configs.clip"
+    options_class = FrameAverageOptions
 
-    def _build(self, clip: CLIP, *, num_frames: int, template: str = DEFAULT_TEMPLATE) -> VideoModel:
-        return FrameAverageCLIP(clip, None, template=template, trainable=False)
+    def _build(self, clip: CLIP, *, num_frames: int, options: FrameAverageOptions) -> VideoModel:
+        return FrameAverageCLIP(clip, None, template=options.template, trainable=False)
 
-    def _load_official(self, path: Path, *, template: str = DEFAULT_TEMPLATE) -> VideoModel:
-        """OpenAI's CLIP file itself is this baseline's "official checkpoint"."""
-        return FrameAverageCLIP(build_clip(None, pretrained=path), None, template=template, trainable=False)
+    def _load_official(self, path: Path, **options: Any) -> VideoModel:
+        """OpenAI's CLIP file itself is this baseline's "official checkpoint"; ``options`` as :meth:`build`."""
+        return FrameAverageCLIP(build_clip(None, pretrained=path), None, template=self.options(options).template,
+                                trainable=False)
 
 
 class ViFiCLIP(Method):
@@ -85,12 +95,15 @@ class ViFiCLIP(Method):
 
     name = "vifi"
     config_package = "core.configs.vifi"
+    options_class = FrameAverageOptions
+    default_rank = 1  # trained without --method when no method package is installed
 
-    def _build(self, clip: CLIP, *, num_frames: int, template: str = DEFAULT_TEMPLATE) -> VideoModel:
-        return FrameAverageCLIP(clip, None, template=template, trainable=True)
+    def _build(self, clip: CLIP, *, num_frames: int, options: FrameAverageOptions) -> VideoModel:
+        return FrameAverageCLIP(clip, None, template=options.template, trainable=True)
 
-    def _load_official(self, path: Path, *, template: str = DEFAULT_TEMPLATE) -> VideoModel:
+    def _load_official(self, path: Path, **options: Any) -> VideoModel:
         """A fine-tuned CLIP state dict (OpenAI layout, optionally under ``model``/``state_dict``, ``module.``)."""
+        template = self.options(options).template
         state = safe_load(path)
         for key in ("model", "state_dict"):
             if isinstance(state, dict) and isinstance(state.get(key), dict):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-import inspect
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -415,7 +414,7 @@ def validate(config: Mapping[str, Any], *, check_method: bool = True) -> None:
 
     Args:
         config: a config from :func:`resolve_config`.
-        check_method: also load the method plugin and bind ``method_options`` to its ``_build`` signature.
+        check_method: also load the method plugin and build its options dataclass from ``method_options``.
     """
     from core.data.sampling import get_sampler
 
@@ -483,19 +482,14 @@ def validate(config: Mapping[str, Any], *, check_method: bool = True) -> None:
 
 
 def check_method_options(method_name: str, options: Mapping[str, Any]) -> None:
-    """``options`` bind to the method's ``_build`` keywords (the same rule ``Method.build`` enforces)."""
+    """``options`` build the method's options dataclass (the same check ``Method.build`` makes)."""
     from core.method import load_method
+    from core.options import OptionsError
 
-    method = load_method(method_name)
-    params = inspect.signature(method._build).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = {n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    accepted -= {"self", "clip", "num_frames"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ConfigError(f"method_options {unknown} are not understood by method {method_name!r}; "
-                          f"valid: {', '.join(sorted(accepted)) or 'none'}")
+    try:
+        load_method(method_name).options(options)
+    except OptionsError as err:
+        raise ConfigError(str(err)) from err
 
 
 # ------------------------------------------------------------------------------------------------------------

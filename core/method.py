@@ -6,9 +6,10 @@ core loads only the method asked for, by name. See docs/plugin-interface.md.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,9 +20,10 @@ from open_clip.model import CLIP
 from torch import Tensor, nn
 
 from core.clip import CLIP_MEAN, CLIP_STD
+from core.options import OptionsError, build_options
 
-__all__ = ["ENTRY_POINT_GROUP", "Method", "UnknownMethodError", "VideoModel", "list_methods", "load_method",
-           "load_official"]
+__all__ = ["ENTRY_POINT_GROUP", "Method", "NoOptions", "OptionsError", "UnknownMethodError", "VideoModel",
+           "WiseFT", "default_method", "list_methods", "load_method", "load_official"]
 
 ENTRY_POINT_GROUP = "chronoclip.methods"
 
@@ -72,11 +74,15 @@ class VideoModel(nn.Module):
         """Substrings of parameter names that get no weight decay (besides every tensor with ndim <= 1)."""
         return set()
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """AdamW parameter groups over the trainable parameters.
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW parameter groups over the trainable parameters, each with an ``lr_scale``.
+
+        Every group has ``name``, ``params``, ``weight_decay`` and ``lr_scale``: its LR relative to the recipe's
+        ``optim.lr`` (timm / open_clip style), so ``optim.lr`` means the same thing for every method and a
+        method's per-module LRs are multiples of it. Core sets ``lr = optim.lr * lr_scale``.
 
         Default: one decayed group and one without decay (biases, norms, 1-D tensors, and names matching
-        :meth:`no_weight_decay`). Methods whose recipes use per-module LRs override this.
+        :meth:`no_weight_decay`), both at scale 1. Methods whose recipes use per-module LRs override this.
         """
         skip = self.no_weight_decay()
         decay, no_decay = [], []
@@ -84,9 +90,16 @@ class VideoModel(nn.Module):
             if not param.requires_grad:
                 continue
             (no_decay if param.ndim <= 1 or any(s in name for s in skip) else decay).append(param)
-        groups = [{"name": "decay", "params": decay, "lr": lr, "weight_decay": weight_decay},
-                  {"name": "no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        groups = [{"name": "decay", "params": decay, "lr_scale": 1.0, "weight_decay": weight_decay},
+                  {"name": "no_decay", "params": no_decay, "lr_scale": 1.0, "weight_decay": 0.0}]
         return [g for g in groups if g["params"]]
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by the trainer before the first step of every training epoch (0-based), also on resume.
+
+        Default: nothing. Methods whose training changes with the epoch (ILA's mask-jitter decay) override it;
+        the call must depend on ``epoch`` only, so a resumed run reaches the same state.
+        """
 
     def trainable_parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -104,28 +117,55 @@ class UnknownMethodError(LookupError):
     """Raised for a method name that no installed distribution registers."""
 
 
+WiseFT = Callable[[VideoModel, Mapping[str, Tensor], float], VideoModel]
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of a method that takes none."""
+
+
 class Method:
     """A method plugin: builds its ``VideoModel``, converts the authors' checkpoints, ships recipes.
 
-    Subclasses set ``name`` and ``config_package`` and implement :meth:`_build` and :meth:`_load_official`.
-    The public :meth:`build` and :meth:`load_official` add the checks every method gets.
+    Subclasses set ``name``, ``config_package`` and ``options_class`` and implement :meth:`_build` and
+    :meth:`_load_official`. The public :meth:`build` and :meth:`load_official` add the checks every method gets.
     """
 
     name: ClassVar[str] = "?"
     config_package: ClassVar[str | None] = None
+    # The frozen dataclass of the method's options (a recipe's ``method_options``): every option and its
+    # default, written once. Core validates ``method_options`` by building it (:meth:`options`).
+    options_class: ClassVar[type] = NoOptions
+    # Order in which ``python -m core.train`` without ``--method`` picks among the installed methods (lowest
+    # first); None: never picked by default.
+    default_rank: ClassVar[int | None] = None
+    # The method's own WiSE-FT fusion ``wise_ft(finetuned_model, zeroshot_clip_state, alpha) -> model`` (alpha
+    # weights the fine-tuned model), set with ``staticmethod``; None: evaluation fuses the CLIP backbone's
+    # parameters generically.
+    wise_ft: ClassVar[WiseFT | None] = None
 
     # -- what methods implement -------------------------------------------------------------------
-    def _build(self, clip: CLIP, *, num_frames: int, **options: Any) -> VideoModel:
+    def _build(self, clip: CLIP, *, num_frames: int, options: Any) -> VideoModel:
+        """A new model; ``options`` is an instance of :attr:`options_class`."""
         raise NotImplementedError
 
     def _load_official(self, path: Path, **options: Any) -> VideoModel:
         raise NotImplementedError(f"method {self.name!r} has no converter for the authors' checkpoints")
 
     # -- public template methods ------------------------------------------------------------------
+    def options(self, values: Mapping[str, Any] | Any = None) -> Any:
+        """``values`` (a recipe's ``method_options``) as this method's :attr:`options_class`, checked.
+
+        Raises:
+            OptionsError: an unknown option (the message names close matches) or a value of the wrong type.
+        """
+        return build_options(self.options_class, values if values is not None else {},
+                             f"method_options of method {self.name!r}")
+
     def build(self, clip: CLIP, *, num_frames: int, **options: Any) -> VideoModel:
         """A new model on ``clip`` for clips of ``num_frames`` frames; ``options`` = the recipe's method_options."""
-        _check_options(self, self._build, options, "method_options")
-        model = self._build(clip, num_frames=num_frames, **options)
+        model = self._build(clip, num_frames=num_frames, options=self.options(options))
         self._validate(model)
         return model
 
@@ -134,7 +174,7 @@ class Method:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{self.name} checkpoint {str(path)!r} not found; pass the file the authors released")
-        _check_options(self, self._load_official, options, "load_official options")
+        _check_keywords(self, self._load_official, options)
         model = self._load_official(path, **options)
         self._validate(model)
         return model.eval()
@@ -159,15 +199,17 @@ class Method:
         model.method = self.name
 
 
-def _check_options(method: Method, hook: Any, options: Mapping[str, Any], what: str) -> None:
+def _check_keywords(method: Method, hook: Any, options: Mapping[str, Any]) -> None:
+    """``options`` bind to the keywords of ``hook`` (``_load_official``), or one clear error listing them."""
     params = inspect.signature(hook).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     accepted = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        valid = sorted(accepted - {"self", "clip", "path", "num_frames"})
-        raise ValueError(f"{what} {unknown} are not understood by method {method.name!r}; valid: {valid or 'none'}")
+        valid = sorted(accepted - {"self", "path"})
+        raise OptionsError(f"load_official options {unknown} are not understood by method {method.name!r}; "
+                           f"valid: {valid or 'none'}")
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
@@ -204,6 +246,20 @@ def load_method(name: str) -> Method:
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise TypeError(f"entry point {name!r} ({found[name].value}) is not a core.Method subclass")
     return cls()
+
+
+def default_method() -> str:
+    """The method ``python -m core.train`` trains without ``--method``: the installed one of lowest
+    ``default_rank`` (T2L, then core's ViFi-CLIP baseline)."""
+    ranked = []
+    for name in _entry_points():
+        rank = load_method(name).default_rank
+        if rank is not None:
+            ranked.append((rank, name))
+    if not ranked:
+        raise UnknownMethodError(f"no installed method is a default; pass --method (installed: "
+                                 f"{', '.join(sorted(_entry_points())) or 'none'})")
+    return min(ranked)[1]
 
 
 def load_official(method: str, path: str | os.PathLike, **options: Any) -> VideoModel:

@@ -14,12 +14,13 @@ import collections
 import os
 import pickle
 import types
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["Opaque", "safe_load"]
+__all__ = ["Opaque", "check_state_dict", "load_state_dict_strict", "safe_load"]
 
 
 class Opaque(dict):
@@ -118,3 +119,45 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist (or is not a file); check the path")
     # weights_only=False is required to pass a pickle module; safety comes from that module's find_class.
     return torch.load(path, map_location=map_location, weights_only=False, pickle_module=_restricted_pickle)
+
+
+def check_state_dict(expected: Mapping[str, torch.Tensor], given: Mapping[str, Any], source: str, *,
+                     display: Callable[[str], str] | None = None, hint: str | None = None, limit: int = 12) -> None:
+    """Key accounting of a state dict against a model's: one error listing every problem, or nothing.
+
+    Args:
+        expected: the model's ``state_dict()``.
+        given: the tensors read from a file, under the model's key names.
+        source: what ``given`` is, for the message (``"ILA checkpoint x.pth (k400, 8 frames)"``).
+        display: maps a key to the name shown in the message (e.g. the authors' key); identity by default.
+        hint: a last line telling the user what to do.
+        limit: names listed per kind.
+
+    Raises:
+        ValueError: keys missing from ``given``, keys ``given`` has that the model lacks, or tensors whose
+            shapes differ, each counted and listed (shapes as file vs model).
+    """
+    show = display or (lambda key: key)
+    missing = sorted(show(k) for k in set(expected) - set(given))
+    unexpected = sorted(show(k) for k in set(given) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(given) if tuple(expected[k].shape) != tuple(given[k].shape))
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [f"{source} does not match the model:"]
+    for kind, keys in (("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            more = " ..." if len(keys) > limit else ""
+            lines.append(f"  {kind} ({len(keys)}): {', '.join(keys[:limit])}{more}")
+    lines += [f"  shape of {show(k)}: file {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in mismatched[:limit]]
+    if hint:
+        lines.append(hint)
+    raise ValueError("\n".join(lines))
+
+
+def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, *,
+                           display: Callable[[str], str] | None = None, hint: str | None = None) -> None:
+    """:func:`check_state_dict`, then load ``state`` into ``model`` with every tensor cast to the model's dtype."""
+    expected = model.state_dict()
+    check_state_dict(expected, state, source, display=display, hint=hint)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)

@@ -79,17 +79,11 @@ def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
     return config
 
 
-# With no --method the main job trains T2L, the framework's headline method; with only core installed,
-# the ViFi-CLIP baseline that core ships.
-DEFAULT_METHODS = ("t2l", "vifi")
-
-
 def _default_method() -> str:
-    from core.method import list_methods
+    from core.method import default_method, list_methods
 
-    installed = list_methods()
-    method = next(m for m in DEFAULT_METHODS if m in installed)
-    logger.info("no --method given: training %r (installed: %s)", method, ", ".join(installed))
+    method = default_method()
+    logger.info("no --method given: training %r (installed: %s)", method, ", ".join(list_methods()))
     return method
 
 

@@ -19,6 +19,8 @@ import open_clip
 import torch
 from open_clip.model import CLIP
 
+from core.serialization import load_state_dict_strict
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -120,22 +122,9 @@ def infer_clip_config(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def _load_strict(model: CLIP, state_dict: dict[str, torch.Tensor], source: str) -> None:
     weights = {k: v for k, v in state_dict.items() if k not in _OPENAI_EXTRA_KEYS}
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
-    if missing or unexpected or mismatched:
-        lines = [f"CLIP weights from {source} do not match the architecture:"]
-        if missing:
-            lines.append(f"  missing ({len(missing)}): {', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}")
-        if unexpected:
-            lines.append(f"  unexpected ({len(unexpected)}): {', '.join(unexpected[:12])}"
-                         f"{' ...' if len(unexpected) > 12 else ''}")
-        for key in mismatched[:12]:
-            lines.append(f"  shape of {key}: file {tuple(weights[key].shape)} vs model {tuple(expected[key].shape)}")
-        lines.append("Pick the architecture that matches the file (or pass name=None to infer it from the weights).")
-        raise ValueError("\n".join(lines))
-    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    load_state_dict_strict(model, weights, f"CLIP weights from {source}",
+                           hint="Pick the architecture that matches the file (or pass name=None to infer it from "
+                                "the weights).")
 
 
 def clip_from_state_dict(state_dict: dict[str, torch.Tensor]) -> CLIP:

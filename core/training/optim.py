@@ -1,6 +1,7 @@
 """AdamW over the method's parameter groups, and the DeepSpeed config of a run.
 
-The method decides the groups (``VideoModel.param_groups``: per-module LR multipliers, no-decay rules);
+The method decides the groups (``VideoModel.param_groups``: per-module ``lr_scale`` relative to ``optim.lr``,
+no-decay rules);
 this module checks them (every trainable tensor exactly once, no frozen tensor) so a method bug cannot
 silently train a frozen CLIP or skip a new module.
 """
@@ -19,18 +20,24 @@ __all__ = ["build_optimizer", "checked_param_groups", "deepspeed_config", "resol
 
 
 def checked_param_groups(model: VideoModel, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-    """The method's AdamW groups, validated; empty groups are dropped.
+    """The method's AdamW groups, validated, each with ``lr = lr x lr_scale``; empty groups are dropped.
+
+    Args:
+        model: the method's model; :meth:`~core.method.VideoModel.param_groups` gives the groups with their
+            ``lr_scale`` relative to the recipe's ``optim.lr``.
+        lr: the recipe's ``optim.lr``.
+        weight_decay: the recipe's ``optim.weight_decay``.
 
     Raises:
         ValueError: a frozen parameter is in a group, a parameter is in two groups, a trainable parameter
-            is in none, or a group lacks ``params``/``lr``/``weight_decay``.
+            is in none, or a group lacks ``params``/``lr_scale``/``weight_decay``.
     """
     names = {id(p): n for n, p in model.named_parameters()}
-    groups = model.param_groups(lr, weight_decay)
+    groups = model.param_groups(weight_decay)
     seen: dict[int, str] = {}
     out = []
     for index, group in enumerate(groups):
-        missing = {"params", "lr", "weight_decay"} - set(group)
+        missing = {"params", "lr_scale", "weight_decay"} - set(group)
         if missing:
             raise ValueError(f"{model.method}.param_groups() group {index} lacks {sorted(missing)}")
         params = list(group["params"])
@@ -44,7 +51,7 @@ def checked_param_groups(model: VideoModel, lr: float, weight_decay: float) -> l
                 raise ValueError(f"parameter {name} is in groups {seen[id(p)]!r} and {label!r}")
             seen[id(p)] = label
         if params:
-            out.append({**group, "params": params, "name": label})
+            out.append({**group, "params": params, "name": label, "lr": lr * float(group["lr_scale"])})
     orphans = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     if orphans:
         raise ValueError(f"{model.method}.param_groups() leaves trainable parameters out of every group: "

@@ -42,8 +42,8 @@ def test_frozen_clip_trains_nothing_and_vifi_trains_everything():
     assert clip_model.trainable_parameter_count() == 0
     vifi = core.load_method("vifi").build(build_clip("test"), num_frames=4)
     assert vifi.trainable_parameter_count() == sum(p.numel() for p in vifi.parameters())
-    names = {g["name"]: g for g in vifi.param_groups(1e-3, 0.1)}
-    assert names["no_decay"]["weight_decay"] == 0.0
+    names = {g["name"]: g for g in vifi.param_groups(0.1)}
+    assert names["no_decay"]["weight_decay"] == 0.0 and names["decay"]["lr_scale"] == 1.0
     assert any(p is vifi.clip.logit_scale for p in names["no_decay"]["params"])
 
 

@@ -44,13 +44,15 @@ class _Model(VideoModel):
         self.backbone = torch.nn.Linear(2, 2).requires_grad_(False)
         self.mode = mode
 
-    def param_groups(self, lr, weight_decay):
+    def param_groups(self, weight_decay):
         if self.mode == "leak":
-            return [{"params": [*self.new.parameters(), self.backbone.weight], "lr": lr, "weight_decay": 0.0}]
+            return [{"params": [*self.new.parameters(), self.backbone.weight], "lr_scale": 1.0, "weight_decay": 0.0}]
         if self.mode == "drop":
-            return [{"params": [self.new.weight], "lr": lr, "weight_decay": 0.0}]
-        return [{"params": list(self.new.parameters()), "lr": 10 * lr, "weight_decay": weight_decay, "name": "new"},
-                {"params": [], "lr": lr, "weight_decay": 0.0, "name": "empty"}]
+            return [{"params": [self.new.weight], "lr_scale": 1.0, "weight_decay": 0.0}]
+        if self.mode == "absolute":  # the old contract: an absolute lr instead of a scale
+            return [{"params": list(self.new.parameters()), "lr": 1e-3, "weight_decay": 0.0}]
+        return [{"params": list(self.new.parameters()), "lr_scale": 10.0, "weight_decay": weight_decay, "name": "new"},
+                {"params": [], "lr_scale": 1.0, "weight_decay": 0.0, "name": "empty"}]
 
 
 def test_group_errors_name_the_parameter():
@@ -58,8 +60,11 @@ def test_group_errors_name_the_parameter():
         checked_param_groups(_Model("leak"), 1e-3, 0.1)
     with pytest.raises(ValueError, match=r"leaves trainable parameters out of every group: \['new.bias'\]"):
         checked_param_groups(_Model("drop"), 1e-3, 0.1)
+    with pytest.raises(ValueError, match=r"group 0 lacks \['lr_scale'\]"):
+        checked_param_groups(_Model("absolute"), 1e-3, 0.1)
     groups = checked_param_groups(_Model("ok"), 1e-3, 0.1)
-    assert [(g["name"], g["lr"], g["weight_decay"]) for g in groups] == [("new", 1e-2, 0.1)]  # empty one dropped
+    # lr = optim.lr x the group's lr_scale; the empty group is dropped
+    assert [(g["name"], g["lr"], g["weight_decay"]) for g in groups] == [("new", 1e-2, 0.1)]
 
 
 def test_deepspeed_config():

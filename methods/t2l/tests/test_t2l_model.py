@@ -96,9 +96,9 @@ def test_parameter_counts_at_vit_b16():
 
 def test_param_groups_are_the_official_two_groups_with_decay_everywhere():
     model = _tiny()
-    groups = model.param_groups(lr=1e-4, weight_decay=0.2)
+    groups = model.param_groups(weight_decay=0.2)
     assert [g["name"] for g in groups] == ["text", "visual"]
-    assert all(g["lr"] == 1e-4 and g["weight_decay"] == 0.2 for g in groups)
+    assert all(g["lr_scale"] == 1.0 and g["weight_decay"] == 0.2 for g in groups)
     grouped = [id(p) for g in groups for p in g["params"]]
     assert sorted(grouped) == sorted(id(p) for p in model.parameters() if p.requires_grad)
     assert any(p is model.temporal_tokens for p in groups[1]["params"])

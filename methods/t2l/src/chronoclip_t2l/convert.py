@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
 
 from chronoclip_t2l.model import T2LModel
+from chronoclip_t2l.options import T2LOptions
 from core.clip import CLIP, infer_clip_config
-from core.serialization import safe_load
+from core.serialization import load_state_dict_strict, safe_load
 
 __all__ = ["from_official_state_dict", "load_official_checkpoint", "read_official_state_dict", "to_official_key",
            "to_official_state_dict"]
@@ -103,42 +105,33 @@ def _architecture(state: dict[str, Tensor]) -> tuple[dict[str, Any], int, bool]:
     return config, frames, tokens is not None
 
 
-def from_official_state_dict(state: dict[str, Tensor], **options: Any) -> T2LModel:
+def from_official_state_dict(state: dict[str, Tensor], options: T2LOptions | None = None) -> T2LModel:
     """A :class:`T2LModel` holding the official weights (architecture and T inferred, every key accounted for).
 
     Args:
         state: official ``model_state_dict`` (any float dtypes; cast to fp32).
-        **options: model options besides the architecture (``text_mode``, ``train_logits``, ...).
+        options: model options besides the architecture (``text_mode``, ``train_logits``, ...); their
+            ``temporal_tokens`` is replaced by what the weights hold.
 
     Raises:
         ValueError: keys missing from or unexpected in ``state``, or shapes that do not fit, listed by name.
     """
     config, frames, has_tokens = _architecture(state)
-    model = T2LModel(CLIP(**config), frames, temporal_tokens=has_tokens, **options)
-    expected = {to_official_key(k): k for k in model.state_dict()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        lines = ["the checkpoint does not match the T2L architecture inferred from its weights "
-                 f"({config['vision_cfg']}, T={frames}):"]
-        if missing:
-            lines.append(f"  missing ({len(missing)}): {', '.join(missing[:16])}{' ...' if len(missing) > 16 else ''}")
-        if unexpected:
-            lines.append(f"  unexpected ({len(unexpected)}): {', '.join(unexpected[:16])}"
-                         f"{' ...' if len(unexpected) > 16 else ''}")
-        raise ValueError("\n".join(lines))
-    ours = model.state_dict()
-    mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(ours[expected[k]].shape)}"
-                  for k, v in state.items() if v.shape != ours[expected[k]].shape]
-    if mismatched:
-        raise ValueError("checkpoint shapes do not fit the inferred architecture:\n  " + "\n  ".join(mismatched[:16]))
-    model.load_state_dict({expected[k]: v.float() for k, v in state.items()}, strict=True)
+    options = replace(options or T2LOptions(), temporal_tokens=has_tokens)
+    model = T2LModel(CLIP(**config), frames, options)
+    ours = {_rename(k, _T2L_KEYS) or f"clip.{k}": v for k, v in state.items()}
+    load_state_dict_strict(model, ours, f"the T2L checkpoint (architecture inferred from its weights: "
+                                        f"{config['vision_cfg']}, T={frames})", display=_official_name)
     return model
 
 
-def load_official_checkpoint(path: str | os.PathLike, **options: Any) -> T2LModel:
+def load_official_checkpoint(path: str | os.PathLike, options: T2LOptions | None = None) -> T2LModel:
     """Read an official T2L checkpoint file into an eval-mode :class:`T2LModel` (fp32)."""
-    return from_official_state_dict(read_official_state_dict(path), **options).eval()
+    return from_official_state_dict(read_official_state_dict(path), options).eval()
+
+
+def _official_name(key: str) -> str:
+    return _rename(key, _OURS_TO_OFFICIAL) or key
 
 
 def to_official_key(key: str) -> str:

@@ -3,56 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from chronoclip_t2l.convert import load_official_checkpoint
 from chronoclip_t2l.model import T2LModel
+from chronoclip_t2l.options import T2LOptions
 from core.clip import CLIP
 from core.method import Method
 
-__all__ = ["T2L"]
+__all__ = ["T2L", "T2LOptions"]
 
 
 class T2L(Method):
     """T2L (Temporal Token Learning, TMLR 2025): temporal tokens + adapters on a frozen CLIP.
 
-    ``method_options`` of a recipe are the keyword arguments of :meth:`_build`.
+    ``method_options`` of a recipe are the fields of :class:`~chronoclip_t2l.options.T2LOptions`.
     """
 
     name = "t2l"
     config_package = "chronoclip_t2l.configs"
+    options_class = T2LOptions
+    default_rank = 0  # the framework's headline method: trained by `python -m core.train` without --method
 
-    def _build(
-        self,
-        clip: CLIP,
-        *,
-        num_frames: int,
-        temporal_tokens: bool = True,
-        drop_path_rate: float = 0.0,
-        token_dropout: float = 0.1,
-        tfd_weight: float = 1.0,
-        text_mode: str = "descriptions",
-        train_logits: bool = True,
-    ) -> T2LModel:
+    def _build(self, clip: CLIP, *, num_frames: int, options: T2LOptions) -> T2LModel:
         """A new T2L model on ``clip`` (frozen in place); new tokens/adapters initialised as the official code.
 
-        Args:
-            clip: the CLIP backbone (OpenAI weights for the official recipes).
-            num_frames: frames per clip T (8 in every official recipe).
-            temporal_tokens: ``prompt.use`` (False only in the HMDB few-shot config).
-            drop_path_rate: ``network.drop_out`` (0.1 in most configs).
-            token_dropout: ``prompt.DROPOUT`` (0.1).
-            tfd_weight: TFD loss weight (``use_motion_loss``: 1, or 0 to disable).
-            text_mode: ``descriptions`` (``use_llm: True``) or ``templates``.
-            train_logits: return (B, C) training logits for accuracy logging.
+        ``num_frames`` is T (8 in every official recipe).
         """
-        return T2LModel(clip, num_frames, temporal_tokens=temporal_tokens, drop_path_rate=drop_path_rate,
-                        token_dropout=token_dropout, tfd_weight=tfd_weight, text_mode=text_mode,
-                        train_logits=train_logits)
+        return T2LModel(clip, num_frames, options)
 
-    def _load_official(self, path: Path, *, text_mode: str = "descriptions") -> T2LModel:
+    def _load_official(self, path: Path, **options: Any) -> T2LModel:
         """An eval-ready model from ``last_model.pt`` / ``model_best_*.pt`` of the official training scripts.
 
         The file holds the full CLIP, so no OpenAI download is needed; architecture and frame count come
-        from the weight shapes (T = ``T_prompt_embeddings.shape[1]``).
+        from the weight shapes (T = ``T_prompt_embeddings.shape[1]``, ``temporal_tokens`` from their presence).
+        ``options`` are the other :class:`T2LOptions` (e.g. ``text_mode``).
         """
-        return load_official_checkpoint(path, text_mode=text_mode)
+        return load_official_checkpoint(path, self.options(options))

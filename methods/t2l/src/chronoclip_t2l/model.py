@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from chronoclip_t2l.layers import Adapter, drop_path
 from chronoclip_t2l.losses import inbatch_kl_loss, tfd_loss
+from chronoclip_t2l.options import TEXT_MODES, T2LOptions
 from core.clip import CLIP, tokenize
 from core.clip import layers as L
 from core.method import VideoModel
@@ -56,7 +57,6 @@ TEXT_TEMPLATES = (
     "Can you recognize the action of {}?", "Video classification of {}", "A video of {}",
     "The man is {}", "The woman is {}",
 )
-TEXT_MODES = ("descriptions", "templates")
 
 
 def _token_init_bound(width: int) -> float:
@@ -70,50 +70,31 @@ class T2LModel(VideoModel):
     Args:
         clip: the open_clip CLIP ViT (QuickGELU for OpenAI weights); it is frozen in place.
         num_frames: T, fixed by the temporal tokens / temporal embedding.
-        temporal_tokens: False reproduces configs with ``prompt.use: False`` (adapters only).
-        drop_path_rate: the official ``network.drop_out``: per-layer rates ``linspace(0, rate, L_vision)``
-            for drop-path and attention dropout, text layer l reusing the vision rate of index l.
-        token_dropout: element-wise dropout on the temporal tokens in training (``prompt.DROPOUT``).
-        tfd_weight: weight of the TFD loss (0 = ``use_motion_loss: False``).
-        text_mode: ``descriptions`` (default, ``use_llm: True``) or ``templates`` (16 ActionCLIP
-            templates, probability-averaged at eval; one random template per sample in training).
-        train_logits: also return (B, C) ``logits`` of the batch over all class texts from
-            :meth:`training_forward` (no gradient; for training accuracy only).
+        options: the method options (:class:`~chronoclip_t2l.options.T2LOptions`).
     """
 
-    def __init__(
-        self,
-        clip: CLIP,
-        num_frames: int,
-        *,
-        temporal_tokens: bool = True,
-        drop_path_rate: float = 0.0,
-        token_dropout: float = 0.1,
-        tfd_weight: float = 1.0,
-        text_mode: str = "descriptions",
-        train_logits: bool = True,
-    ) -> None:
+    def __init__(self, clip: CLIP, num_frames: int, options: T2LOptions) -> None:
         super().__init__(num_frames)
-        if text_mode not in TEXT_MODES:
-            raise ValueError(f"text_mode {text_mode!r} is not one of {TEXT_MODES}")
-        if num_frames < 2 and tfd_weight:
+        self.options = options
+        if num_frames < 2 and options.tfd_weight:
             raise ValueError(f"T2L's TFD loss needs at least 2 frames per clip; got num_frames={num_frames}")
         self.clip = clip.requires_grad_(False)
         visual = clip.visual
         width = visual.conv1.out_channels
         vision_layers = len(visual.transformer.resblocks)
         text_width = clip.ln_final.normalized_shape[0]
-        self.text_mode = text_mode
-        self.token_dropout = token_dropout
-        self.tfd_weight = tfd_weight
-        self.train_logits = train_logits
+        self.text_mode = options.text_mode
+        self.token_dropout = options.token_dropout
+        self.tfd_weight = options.tfd_weight
+        self.train_logits = options.train_logits
+        drop_path_rate = options.drop_path_rate
         self.drop_rates = (torch.linspace(0, drop_path_rate, vision_layers).tolist() if drop_path_rate > 0
                            else [0.0] * vision_layers)
 
         # Frozen, zero-initialised: its name matched neither of the official trainable filters.
         self.temporal_embedding = nn.Parameter(torch.zeros(1, num_frames, width), requires_grad=False)
         self.temporal_tokens: nn.Parameter | None = None
-        if temporal_tokens:
+        if options.temporal_tokens:
             bound = _token_init_bound(width)
             self.temporal_tokens = nn.Parameter(torch.empty(vision_layers, num_frames, width).uniform_(-bound, bound))
         self.visual_adapters = nn.ModuleList(Adapter(width) for _ in range(vision_layers))
@@ -303,17 +284,17 @@ class T2LModel(VideoModel):
         return out
 
     # -- optimisation ------------------------------------------------------------------------------
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """The official AdamW groups: text side and visual side, one lr, weight decay on every tensor.
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The official AdamW groups: text side and visual side, at ``optim.lr``, weight decay on every tensor.
 
         The official optimizer decays all parameters (temporal tokens and biases included) and splits them
         into non-visual / visual groups whose lr ratio is 1 in every released config.
         """
         visual = ([self.temporal_tokens] if self.temporal_tokens is not None else [])
         visual += list(self.visual_adapters.parameters())
-        groups = [{"name": "text", "params": list(self.text_adapters.parameters()), "lr": lr,
+        groups = [{"name": "text", "params": list(self.text_adapters.parameters()), "lr_scale": 1.0,
                    "weight_decay": weight_decay},
-                  {"name": "visual", "params": visual, "lr": lr, "weight_decay": weight_decay}]
+                  {"name": "visual", "params": visual, "lr_scale": 1.0, "weight_decay": weight_decay}]
         for group in groups:
             group["params"] = [p for p in group["params"] if p.requires_grad]
         return [g for g in groups if g["params"]]
