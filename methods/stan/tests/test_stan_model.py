@@ -40,8 +40,12 @@ def test_entry_point_and_build() -> None:
     assert isinstance(model, STANModel) and model.method == "stan" and model.num_frames is None
     with pytest.raises(ValueError, match="1..64 frames"):
         method.build(tiny_clip(), num_frames=65)
-    with pytest.raises(ValueError, match="not understood"):
+    with pytest.raises(ValueError, match="unknown option 'temporal'"):
         method.build(tiny_clip(), num_frames=8, temporal="conv")
+    with pytest.raises(ValueError, match=r"unknown option 'tua' \(did you mean 'tau'\?\)"):
+        method.build(tiny_clip(), num_frames=8, tua=0.02)
+    with pytest.raises(ValueError, match="option 'tau' must be a number, got 'big'"):
+        method.build(tiny_clip(), num_frames=8, tau="big")
     with pytest.raises(ValueError, match="time_module"):
         method.build(tiny_clip(), num_frames=8, depth=2, time_module="swin")
     with pytest.raises(ValueError, match="depth 4 must be between 1 and the CLIP depth 3"):
@@ -225,9 +229,9 @@ def test_retrieval_loss_sums_both_directions() -> None:
 
 def test_param_groups_follow_the_official_paramwise_cfg() -> None:
     model = STAN().build(tiny_clip(), num_frames=4, depth=2)
-    groups = {g["name"]: g for g in model.param_groups(lr=2e-6, weight_decay=0.02)}
-    assert groups["stan"]["lr"] == pytest.approx(2e-5) and groups["stan"]["weight_decay"] == 0.02
-    assert groups["clip"]["lr"] == 2e-6 and groups["clip"]["weight_decay"] == 0.02
+    groups = {g["name"]: g for g in model.param_groups(weight_decay=0.02)}
+    assert groups["stan"]["lr_scale"] == 10.0 and groups["stan"]["weight_decay"] == 0.02
+    assert groups["clip"]["lr_scale"] == 1.0 and groups["clip"]["weight_decay"] == 0.02
     assert groups["clip_no_decay"]["weight_decay"] == 0.0
     ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
     params = dict(model.named_parameters())

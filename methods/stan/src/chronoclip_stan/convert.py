@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ import torch
 from torch import Tensor
 
 from chronoclip_stan.model import STANModel
+from chronoclip_stan.options import STANOptions
 from core.clip import clip_from_state_dict
-from core.serialization import safe_load
+from core.serialization import load_state_dict_strict, safe_load
 
 __all__ = ["DROPPED_KEYS", "load_official_checkpoint", "official_state_dict", "split_official"]
 
@@ -186,28 +188,22 @@ def split_official(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict
     return clip, branch, {"depth": depth, "time_module": "conv" if conv else "selfattn"}
 
 
-def load_official_checkpoint(path: str | Path, *, task: str = "recognition", tau: float = 0.01,
-                             text_length: int = 32, drop_path_rate: float = 0.1) -> STANModel:
+def load_official_checkpoint(path: str | Path, options: STANOptions | None = None) -> STANModel:
     """Build an eval-ready ``STANModel`` from the authors' checkpoint at ``path``.
 
     Args:
         path: an official ``.pth`` (mmengine format) or a bare state dict with the same keys.
-        task: ``recognition`` (frozen text, class-name logits) or ``retrieval``.
-        tau: the temperature of the run (0.01 in most configs; 0.02 for MSR-VTT B/16, 0.05 for DiDeMo).
-        text_length: token columns (32; 77 for DiDeMo runs).
-        drop_path_rate: only matters if the model is trained further.
+        options: the run's :class:`~chronoclip_stan.options.STANOptions` (``task``, ``tau``, ``text_length``;
+            ``drop_path_rate`` only matters if the model is trained further); ``depth`` and ``time_module``
+            are replaced by what the weights hold.
     """
     clip_state, branch_state, arch = split_official(official_state_dict(safe_load(path)))
+    options = replace(options or STANOptions(), **arch)
     # The official model has no logit_scale (the scale is 1 / tau); fill the open_clip slot so the strict
     # CLIP load sees a complete state dict. STANModel never reads it.
-    clip_state["logit_scale"] = torch.tensor(math.log(1.0 / tau))
+    clip_state["logit_scale"] = torch.tensor(math.log(1.0 / options.tau))
     clip = clip_from_state_dict(clip_state)
-    model = STANModel(clip, depth=arch["depth"], time_module=arch["time_module"], drop_path_rate=drop_path_rate,
-                      tau=tau, text_length=text_length, task=task)
-    expected = model.branch.state_dict()
-    mismatched = [f"{k}: file {tuple(branch_state[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items() if k in branch_state and branch_state[k].shape != v.shape]
-    if mismatched:
-        raise ValueError("STAN branch tensors do not fit the CLIP read from the same file: " + "; ".join(mismatched))
-    model.branch.load_state_dict(branch_state, strict=True)
+    model = STANModel(clip, options)
+    load_state_dict_strict(model.branch, branch_state, f"the STAN branch of {path}",
+                           hint="The branch tensors must fit the CLIP read from the same file.")
     return model.eval()

@@ -23,6 +23,7 @@ from open_clip.model import CLIP
 from torch import Tensor, nn
 
 from chronoclip_stan.branch import MAX_FRAMES, STANBranch
+from chronoclip_stan.options import TASKS, STANOptions
 from core.clip import layers as L
 from core.clip import tokenize
 from core.method import VideoModel
@@ -30,48 +31,34 @@ from core.objectives import classification_loss, cosine_logits, symmetric_infonc
 
 __all__ = ["STANModel", "TASKS"]
 
-#: ``recognition``: class names, frozen cached text, cross-entropy. ``retrieval``: captions, trained text
-#: tower, symmetric InfoNCE (the official ``NormSoftmaxLoss``).
-TASKS = ("recognition", "retrieval")
-
 
 class STANModel(VideoModel):
     """CLIP + the STAN branch (``VITCLIPPretrained_STAN``) + CLIP's text tower (``CLIPTextPretrained``).
 
     Args:
         clip: the open_clip backbone (both towers; the vision trunk is fine-tuned, never modified).
-        depth: branch layers K (4 by default, 6 for the paper's SSv2 runs).
-        time_module: ``"selfattn"`` (released code) or ``"conv"`` (2023 code's Conv3d variant).
-        drop_path_rate: DropPath of the last branch layer (``linspace(0, rate, K)``; official 0.1).
-        tau: temperature; logits are ``cos / tau`` (official 0.01 -> x100; 0.02 in the B/16 retrieval config).
-        text_length: text token columns kept after tokenising to 77 (official 32; 77 on DiDeMo).
-        task: ``"recognition"`` or ``"retrieval"``; decides whether the text tower trains and the loss.
-        branch_lr_mult: LR multiplier of every branch tensor (official ``custom_keys={'STAN': lr_mult=10}``).
+        options: the method options (:class:`~chronoclip_stan.options.STANOptions`).
     """
 
-    def __init__(self, clip: CLIP, *, depth: int = 4, time_module: str = "selfattn", drop_path_rate: float = 0.1,
-                 tau: float = 0.01, text_length: int = 32, task: str = "recognition",
-                 branch_lr_mult: float = 10.0) -> None:
+    def __init__(self, clip: CLIP, options: STANOptions) -> None:
         # Any clip length up to the 64-row time table works; the trained count is the recipe's business.
         super().__init__(num_frames=None)
-        if task not in TASKS:
-            raise ValueError(f"task {task!r} is not one of {TASKS}")
-        if not 0 < text_length <= clip.context_length:
-            raise ValueError(f"text_length {text_length} must be in 1..{clip.context_length} (CLIP's context)")
-        if tau <= 0:
-            raise ValueError(f"tau must be positive (logits are cos / tau); got {tau}")
+        if not 0 < options.text_length <= clip.context_length:
+            raise ValueError(f"text_length {options.text_length} must be in 1..{clip.context_length} (CLIP's context)")
+        self.options = options
         self.clip = clip
-        self.branch = STANBranch(clip.visual, depth=depth, time_module=time_module, drop_path_rate=drop_path_rate)
-        self.tau = float(tau)
-        self.text_length = text_length
-        self.task = task
-        self.branch_lr_mult = float(branch_lr_mult)
+        self.branch = STANBranch(clip.visual, depth=options.depth, time_module=options.time_module,
+                                 drop_path_rate=options.drop_path_rate)
+        self.tau = float(options.tau)
+        self.text_length = options.text_length
+        self.task = options.task
+        self.branch_lr_mult = float(options.branch_lr_mult)
         self._text_cache: tuple[tuple[str, ...], Tensor] | None = None
         # Recognition: the official model encodes the class names once under no_grad, so the text tower never
         # trains. CLIP's learned logit_scale is never used (the scale is the fixed 1 / tau).
         self.clip.requires_grad_(True)
         self.clip.logit_scale.requires_grad_(False)
-        if task == "recognition":
+        if self.task == "recognition":
             for module in self.text_modules():
                 module.requires_grad_(False)
 
@@ -178,13 +165,13 @@ class STANModel(VideoModel):
         logits = cosine_logits(video.detach(), text.detach(), self.logit_scale)
         return {"loss": loss, "nce": loss.detach(), "logits": logits}
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """The official mmengine ``paramwise_cfg``: ``norm_decay_mult=0, bias_decay_mult=0,
         custom_keys={'STAN': lr_mult=10}``.
 
         A custom key short-circuits mmengine's norm/bias rules, so every branch tensor (norms and biases
-        included) gets ``branch_lr_mult x lr`` and full decay; CLIP's LayerNorm weights/biases and linear biases
-        get no decay; CLIP's class/positional embeddings are decayed.
+        included) gets ``lr_scale = branch_lr_mult`` and full decay; CLIP's LayerNorm weights/biases and linear
+        biases get no decay; CLIP's class/positional embeddings are decayed.
         """
         norms = {id(p) for m in self.clip.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters()}
         groups: dict[str, list[nn.Parameter]] = {"clip": [], "clip_no_decay": [], "stan": []}
@@ -197,7 +184,7 @@ class STANModel(VideoModel):
                 groups["clip_no_decay"].append(param)
             else:
                 groups["clip"].append(param)
-        settings = {"clip": (lr, weight_decay), "clip_no_decay": (lr, 0.0),
-                    "stan": (lr * self.branch_lr_mult, weight_decay)}
-        return [{"name": name, "params": params, "lr": settings[name][0], "weight_decay": settings[name][1]}
+        settings = {"clip": (1.0, weight_decay), "clip_no_decay": (1.0, 0.0),
+                    "stan": (self.branch_lr_mult, weight_decay)}
+        return [{"name": name, "params": params, "lr_scale": settings[name][0], "weight_decay": settings[name][1]}
                 for name, params in groups.items() if params]
