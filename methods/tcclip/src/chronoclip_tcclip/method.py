@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +10,19 @@ import torch
 from open_clip.model import CLIP
 
 from chronoclip_tcclip.convert import convert_state_dict, read_official
-from chronoclip_tcclip.ensemble import wise_ft as _wise_ft
+from chronoclip_tcclip.ensemble import wise_ft
 from chronoclip_tcclip.model import TCCLIPModel
+from chronoclip_tcclip.options import CHECKPOINT_CONFIG_KEYS, TCCLIPOptions
 from core.clip import clip_from_state_dict, read_clip_state_dict
 from core.method import Method
+from core.serialization import load_state_dict_strict
 
-__all__ = ["TCCLIP"]
+__all__ = ["TCCLIP", "TCCLIPOptions"]
 
 logger = logging.getLogger(__name__)
 
-# Architecture options read from the checkpoint's config when the caller does not give them
-# (official config key -> fallback when the config is absent: the released models' values).
-_FROM_CONFIG: dict[str, Any] = {
-    "num_frames": 16,
-    "context_token_k": 96,
-    "seed_token_a": 0.3,
-    "tome_r": 100,
-    "tome_d": 0.0,
-    "ctx_init": "a photo of a",
-    "prompt_generation_layer_level": None,
-    "im_stop_grad": True,
-}
+# Frames per clip of the released models, used when a checkpoint's config does not say (not in the weights).
+RELEASED_NUM_FRAMES = 16
 
 
 class TCCLIP(Method):
@@ -39,31 +30,12 @@ class TCCLIP(Method):
 
     name = "tcclip"
     config_package = "chronoclip_tcclip.configs"
+    options_class = TCCLIPOptions
+    wise_ft = staticmethod(wise_ft)
 
-    def _build(
-        self,
-        clip: CLIP,
-        *,
-        num_frames: int,
-        context_token_k: int = 96,
-        seed_token_a: float = 0.3,
-        tome_r: int = 100,
-        tome_d: float = 0.0,
-        n_ctx: int = 4,
-        ctx_init: str = "a photo of a",
-        prompt_generation_layer_level: int | str | Sequence[int] | None = None,
-        prompt_generation_layer_init: str = "clip",
-        local_global_bias: bool = True,
-        im_stop_grad: bool = True,
-        context_length: int = 77,
-        lr_10x: bool = True,
-    ) -> TCCLIPModel:
+    def _build(self, clip: CLIP, *, num_frames: int, options: TCCLIPOptions) -> TCCLIPModel:
         """A new TC-CLIP on ``clip`` (spec §4 initialisation); options are the official config keys."""
-        return TCCLIPModel(
-            clip, num_frames=num_frames, context_token_k=context_token_k, seed_token_a=seed_token_a, tome_r=tome_r,
-            tome_d=tome_d, n_ctx=n_ctx, ctx_init=ctx_init, prompt_generation_layer_level=prompt_generation_layer_level,
-            prompt_generation_layer_init=prompt_generation_layer_init, local_global_bias=local_global_bias,
-            im_stop_grad=im_stop_grad, context_length=context_length, lr_10x=lr_10x)
+        return TCCLIPModel(clip, num_frames=num_frames, options=options)
 
     def _load_official(
         self,
@@ -85,8 +57,8 @@ class TCCLIP(Method):
             clip: OpenAI CLIP weights of the same architecture (e.g. ``ViT-B-16.pt``): the token embedding
                 table is not in TC-CLIP's files, and WiSE-FT needs the zero-shot weights.
             num_frames, context_token_k, seed_token_a, tome_r, tome_d, context_length: override the values in the
-                checkpoint's config (which is used when present; else the released models' 16 frames, K = 96,
-                0.3, r = 100, d = 0, 77 tokens). The frame count is not in the weights.
+                checkpoint's config (which is used when present; else the released models' 16 frames and the
+                :class:`TCCLIPOptions` defaults, with 77 tokens). The frame count is not in the weights.
             wise_ft: WiSE-FT weight of the fine-tuned model (0 = off, the official convention; the paper uses 0.7).
         """
         if clip is None:
@@ -101,24 +73,26 @@ class TCCLIP(Method):
         ours["clip.token_embedding.weight"] = clip_state["token_embedding.weight"]
         backbone = _backbone(ours, path, clip)
 
-        given = {"num_frames": num_frames, "context_token_k": context_token_k, "seed_token_a": seed_token_a,
-                 "tome_r": tome_r, "tome_d": tome_d}
-        options = {key: config.get(key, default) for key, default in _FROM_CONFIG.items()}
-        options.update({k: v for k, v in given.items() if v is not None})
-        # 30 or 77 tokens give identical features (causal attention, EOT pooling): default to 77 so that
+        given = {"context_token_k": context_token_k, "seed_token_a": seed_token_a, "tome_r": tome_r, "tome_d": tome_d}
+        values: dict[str, Any] = {key: config[key] for key in CHECKPOINT_CONFIG_KEYS if key in config}
+        values.update({k: v for k, v in given.items() if v is not None})
+        # 30 or 77 tokens give identical features (causal attention, EOT pooling): the default 77 lets
         # LLM-rephrased class names fit whatever the training run used
-        options["context_length"] = context_length or 77
+        if context_length is not None:
+            values["context_length"] = context_length
         ctx = ours.get("prompt_learner.ctx")
+        if ctx is not None:
+            values["n_ctx"] = ctx.shape[0]
+        values["local_global_bias"] = any(k.startswith("local_global_bias_table.") for k in ours)
+        frames = num_frames or config.get("num_frames", RELEASED_NUM_FRAMES)
+        model = TCCLIPModel(backbone, num_frames=frames, options=self.options(values))
         n_vp = len({k.split(".")[1] for k in ours if k.startswith("prompt_generation_layer.")})
-        model = TCCLIPModel(
-            backbone, n_ctx=ctx.shape[0] if ctx is not None else 4,
-            local_global_bias=any(k.startswith("local_global_bias_table.") for k in ours), **options)
         if n_vp != len(model.vp_levels):
             raise ValueError(f"{path}: {n_vp} VP blocks in the weights but prompt_generation_layer_level "
-                             f"{options['prompt_generation_layer_level']!r} names {len(model.vp_levels)}")
-        _load_strict(model, ours, path)
+                             f"{model.options.prompt_generation_layer_level!r} names {len(model.vp_levels)}")
+        load_state_dict_strict(model, ours, f"{path} (TC-CLIP)")
         if wise_ft:
-            model = _wise_ft(model, clip_state, wise_ft)
+            model = type(self).wise_ft(model, clip_state, wise_ft)
         return model
 
 
@@ -146,20 +120,3 @@ def _backbone(ours: dict[str, torch.Tensor], path: Path, clip: str | Path) -> CL
         return clip_from_state_dict(state)
     except (KeyError, ValueError) as err:
         raise ValueError(f"{path}: the backbone weights do not form a CLIP ViT: {err}") from err
-
-
-def _load_strict(model: TCCLIPModel, ours: dict[str, torch.Tensor], path: Path) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(ours))
-    unexpected = sorted(set(ours) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(ours) if expected[k].shape != ours[k].shape)
-    if missing or unexpected or mismatched:
-        lines = [f"{path} does not match the TC-CLIP it describes:"]
-        if missing:
-            lines.append(f"  missing: {missing[:20]}")
-        if unexpected:
-            lines.append(f"  unexpected: {unexpected[:20]}")
-        lines += [f"  shape of {k}: file {tuple(ours[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in mismatched[:20]]
-        raise ValueError("\n".join(lines))
-    model.load_state_dict({k: v.float() for k, v in ours.items()}, strict=True)

@@ -24,6 +24,7 @@ from open_clip.model import CLIP
 from torch import Tensor, nn
 
 from chronoclip_tcclip.merge import layer_merge_counts
+from chronoclip_tcclip.options import TCCLIPOptions
 from chronoclip_tcclip.text import PromptLearner, make_vp_block, normalize_class_name, vp_text_features
 from chronoclip_tcclip.vision import TCSettings, VisionOutput, tc_vision_forward
 from core.clip import IMAGENET_MEAN, IMAGENET_STD
@@ -63,43 +64,17 @@ class TCCLIPModel(VideoModel):
         clip: the backbone (OpenAI CLIP weights for real runs); its token embedding table is frozen, as it is
             outside the official model.
         num_frames: T, fixed at construction as in the official TC blocks.
-        context_token_k: K context tokens per block.
-        seed_token_a: seed ratio; ``int(P · a)`` seeds per frame (58 for 196 patches).
-        tome_r: tokens merged per bipartite round; ``tome_d`` its inflection over depth (0 = constant).
-        n_ctx: learnable prompt vectors; ``ctx_init`` the words initialising them.
-        prompt_generation_layer_level: 1-based text block(s) preceded by VP; the same index picks the vision
-            block whose context tokens feed it. None = the last block.
-        prompt_generation_layer_init: ``"clip"`` (copy of that text block) or ``"random"``.
-        local_global_bias: per-head local/context attention bias in blocks 1..L-1.
-        im_stop_grad: detach the context tokens entering VP.
-        context_length: longest class prompt accepted, in tokens (official 30; 77 for LLM-rephrased names).
-        lr_10x: ``param_groups`` gives ``prompt_learner`` and VP 10x the base LR.
+        options: the method options (:class:`~chronoclip_tcclip.options.TCCLIPOptions`).
     """
 
     input_mean = IMAGENET_MEAN
     input_std = IMAGENET_STD
 
-    def __init__(
-        self,
-        clip: CLIP,
-        *,
-        num_frames: int,
-        context_token_k: int = 96,
-        seed_token_a: float = 0.3,
-        tome_r: int = 100,
-        tome_d: float = 0.0,
-        n_ctx: int = 4,
-        ctx_init: str = "a photo of a",
-        prompt_generation_layer_level: int | str | Sequence[int] | None = None,
-        prompt_generation_layer_init: str = "clip",
-        local_global_bias: bool = True,
-        im_stop_grad: bool = True,
-        context_length: int = 77,
-        lr_10x: bool = True,
-    ) -> None:
+    def __init__(self, clip: CLIP, *, num_frames: int, options: TCCLIPOptions) -> None:
         super().__init__(num_frames)
         if num_frames < 1:
             raise ValueError(f"num_frames must be positive; got {num_frames}")
+        self.options = options
         self.clip = clip
         clip.token_embedding.requires_grad_(False)
         visual = clip.visual
@@ -107,26 +82,24 @@ class TCCLIPModel(VideoModel):
         text_layers = len(clip.transformer.resblocks)
         grid = visual.grid_size
         num_patches = grid[0] * grid[1]
-        num_seeds = int(num_patches * seed_token_a)
+        num_seeds = int(num_patches * options.seed_token_a)
         if not 1 <= num_seeds <= num_patches:
-            raise ValueError(f"seed_token_a {seed_token_a} gives {num_seeds} seeds out of {num_patches} patches per "
-                             f"frame; use a ratio in (0, 1] that keeps at least one")
-        if context_token_k < 1:
-            raise ValueError(f"context_token_k must be positive; got {context_token_k}")
+            raise ValueError(f"seed_token_a {options.seed_token_a} gives {num_seeds} seeds out of {num_patches} "
+                             f"patches per frame; use a ratio in (0, 1] that keeps at least one")
         self.settings = TCSettings(num_frames=num_frames, num_patches=num_patches, num_seeds=num_seeds,
-                                   num_context=context_token_k,
-                                   merge_r=tuple(layer_merge_counts(len(blocks), tome_r, tome_d)))
-        self.vp_levels = parse_levels(prompt_generation_layer_level, text_layers)
+                                   num_context=options.context_token_k,
+                                   merge_r=tuple(layer_merge_counts(len(blocks), options.tome_r, options.tome_d)))
+        self.vp_levels = parse_levels(options.prompt_generation_layer_level, text_layers)
         if max(self.vp_levels) >= len(blocks):
             raise ValueError(f"VP level {max(self.vp_levels) + 1} needs that many vision blocks; the ViT has {len(blocks)}")
-        self.im_stop_grad = im_stop_grad
-        self.lr_10x = lr_10x
-        self.prompt_learner = PromptLearner(clip, n_ctx, ctx_init, context_length)
+        self.im_stop_grad = options.im_stop_grad
+        self.lr_10x = options.lr_10x
+        self.prompt_learner = PromptLearner(clip, options.n_ctx, options.ctx_init, options.context_length)
         self.prompt_generation_layer = nn.ModuleList(
-            [make_vp_block(clip, prompt_generation_layer_init, level) for level in self.vp_levels])
+            [make_vp_block(clip, options.prompt_generation_layer_init, level) for level in self.vp_levels])
         heads = blocks[0].attn.num_heads
         tables = {}
-        if local_global_bias:
+        if options.local_global_bias:
             # block 0 has no incoming context, hence no table (official TCAttention.first_layer)
             for i in range(1, len(blocks)):
                 table = torch.empty(heads, 1, 2)
@@ -194,13 +167,13 @@ class TCCLIPModel(VideoModel):
         loss = classification_loss(logits, batch.get("label"), batch.get("target"))
         return {"loss": loss, "ce": loss.detach(), "logits": logits}
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """The official AdamW groups: weight decay on every tensor; ``ctx`` and VP at 10x LR (``lr_10x``)."""
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The official AdamW groups: weight decay on every tensor; ``ctx`` and VP at lr_scale 10 (``lr_10x``)."""
         groups: dict[str, list[nn.Parameter]] = {"base": [], **{part: [] for part in _LR_10X_PARTS}}
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
             part = next((p for p in _LR_10X_PARTS if p in name), "base") if self.lr_10x else "base"
             groups[part].append(param)
-        return [{"name": name, "params": params, "lr": lr if name == "base" else 10.0 * lr,
+        return [{"name": name, "params": params, "lr_scale": 1.0 if name == "base" else 10.0,
                  "weight_decay": weight_decay} for name, params in groups.items() if params]
