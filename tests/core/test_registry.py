@@ -33,8 +33,10 @@ def test_two_distributions_claiming_one_name_is_an_error(monkeypatch):
 
 
 def test_unknown_build_options_name_the_valid_ones():
-    with pytest.raises(ValueError, match=r"\['colour'\] are not understood by method 'vifi'; valid: \['template'\]"):
+    with pytest.raises(ValueError, match=r"method_options of method 'vifi': unknown option 'colour'; valid: template"):
         core.load_method("vifi").build(build_clip("test"), num_frames=4, colour="red")
+    with pytest.raises(ValueError, match=r"load_official options \['colour'\] are not understood by method 'tcclip'"):
+        core.load_method("tcclip").load_official(__file__, colour="red")
 
 
 def test_frozen_clip_trains_nothing_and_vifi_trains_everything():
@@ -62,7 +64,7 @@ def test_method_subclass_contract():
     class Broken(Method):
         name = "broken"
 
-        def _build(self, clip, *, num_frames):
+        def _build(self, clip, *, num_frames, options):
             return torch.nn.Linear(1, 1)
 
     with pytest.raises(TypeError, match="not a core.VideoModel"):

@@ -70,8 +70,9 @@ def test_recipe_with_unknown_key_is_rejected(tmp_path):
     (["data.train_sampling=zigzag"], "data.train_sampling"),
     (["data.test_views=[2,2]"], "data.test_views must be"),
     (["data.augment.flip=1.5"], "data.augment.flip is a probability"),
-    (["method_options.temperature=3"], "method_options ['temperature'] are not understood by method 'vifi'; valid: "
-                                       "template"),
+    (["method_options.colour=3"], "method_options of method 'vifi': unknown option 'colour'; valid: template"),
+    (["method_options.templat=x"], "unknown option 'templat' (did you mean 'template'?)"),
+    (["method_options.template=3"], "option 'template' must be a string, got 3 (int)"),
     (["train.seed=-1"], "train.seed must be >= 0"),
     (["schedule.cosine_from=middle"], "schedule.cosine_from"),
 ])

@@ -7,6 +7,7 @@ import pytest
 import core
 from core import config as cfg
 from core.clip import build_clip
+from core.training.optim import checked_param_groups
 
 RECIPES = sorted(core.load_method("ila").configs())
 
@@ -55,5 +56,7 @@ def test_synthetic_recipe_builds_on_the_tiny_preset() -> None:
     assert config["data"]["augment"]["flip"] == 0.0  # a flip would swap left/right classes
     model = core.load_method("ila").build(build_clip("tiny"), num_frames=config["data"]["num_frames"],
                                           **config["method_options"])
-    groups = {g["name"]: g["lr"] for g in model.param_groups(config["optim"]["lr"], config["optim"]["weight_decay"])}
-    assert groups["message"] == 1e-3 and groups["mit"] == 1e-3 and groups["temporal"] == pytest.approx(1e-3)
+    groups = {g["name"]: g["lr"] for g in checked_param_groups(model, config["optim"]["lr"],
+                                                                config["optim"]["weight_decay"])}
+    assert groups["message"] == pytest.approx(1e-3) and groups["mit"] == pytest.approx(1e-3)
+    assert groups["temporal"] == pytest.approx(1e-3)

@@ -11,6 +11,7 @@ from chronoclip_ila.block import token_drop_path
 import core
 from core.clip import IMAGENET_MEAN, IMAGENET_STD, build_clip
 from core.clip import layers as L
+from core.training.optim import checked_param_groups
 
 NAMES = ["red circle moving left", "red circle moving right", "blue square growing"]
 
@@ -111,7 +112,7 @@ def test_jitter_follows_module_mode_and_decays_from_epoch_30() -> None:
     with torch.no_grad():
         eval_loss = model.forward_features(video)["align_losses"][0]
         model.train()
-        model.set_epoch(31)
+        model.on_epoch_start(31)
         assert model.jitter_delta == 0.05
         train_loss = model.forward_features(video)["align_losses"][0]
     assert not torch.allclose(eval_loss, train_loss)
@@ -119,16 +120,19 @@ def test_jitter_follows_module_mode_and_decays_from_epoch_30() -> None:
 
 def test_param_groups_tiny() -> None:
     model = _tiny()
-    groups = model.param_groups(lr=1e-3, weight_decay=0.5)
+    groups = model.param_groups(weight_decay=0.5)
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == {"message", "message_no_decay", "temporal", "temporal_no_decay", "mit", "mit_no_decay"}
-    assert by_name["temporal"]["lr"] == pytest.approx(1e-2) and by_name["temporal"]["weight_decay"] == 0.001
-    assert by_name["message"]["lr"] == 5e-4 and by_name["message"]["weight_decay"] == 0.01
-    assert by_name["mit"]["lr"] == 4e-4 and by_name["mit"]["weight_decay"] == 0.5
+    assert by_name["temporal"]["lr_scale"] == 10.0 and by_name["temporal"]["weight_decay"] == 0.001
+    assert by_name["message"]["lr_scale"] == 62.5 and by_name["message"]["weight_decay"] == 0.01
+    assert by_name["mit"]["lr_scale"] == 50.0 and by_name["mit"]["weight_decay"] == 0.5
     assert model.mit.positional_embedding in by_name["mit_no_decay"]["params"]
-    custom = _tiny(optim={"message_lr": 1e-3, "temporal_lr_scale": 1.0})
-    by_name = {g["name"]: g for g in custom.param_groups(lr=1e-3, weight_decay=0.0)}
-    assert by_name["message"]["lr"] == 1e-3 and by_name["temporal"]["lr"] == 1e-3
+    custom = _tiny(optim={"message_lr_scale": 1.0, "temporal_lr_scale": 1.0})
+    by_name = {g["name"]: g for g in custom.param_groups(weight_decay=0.0)}
+    assert by_name["message"]["lr_scale"] == 1.0 and by_name["temporal"]["lr_scale"] == 1.0
+    with pytest.raises(ValueError, match=r"method_options of method 'ila'\.optim: unknown option 'message_lr' "
+                                         r"\(did you mean 'message_lr_scale'"):
+        _tiny(optim={"message_lr": 1e-3})
 
 
 def test_token_drop_path_drops_positions_for_every_frame() -> None:
@@ -151,9 +155,9 @@ def test_inputs_and_errors() -> None:
     method = core.load_method("ila")
     with pytest.raises(ValueError, match="num_classes"):
         method.build(build_clip("test"), num_frames=4, variant="ssv2")
-    with pytest.raises(ValueError, match="unknown ILA variant"):
+    with pytest.raises(ValueError, match="option 'variant' must be one of 'k400', 'ssv2', got 'ucf'"):
         method.build(build_clip("test"), num_frames=4, variant="ucf")
-    with pytest.raises(ValueError, match="not understood"):
+    with pytest.raises(ValueError, match="unknown option 'prompt_depth'"):
         method.build(build_clip("test"), num_frames=4, prompt_depth=3)
 
 
@@ -202,11 +206,13 @@ def test_vit_b16_counts_match_the_official_model() -> None:
     state = model.state_dict()
     assert len(state) == 959 and sum(v.numel() for v in state.values()) == 199_995_757
     assert model.trainable_parameter_count() == 43_621_680
-    groups = _group_sizes(model.param_groups(lr=8e-6, weight_decay=0.003))
-    assert groups == [("message", 120, 26_168_832, 5e-4, 0.01), ("message_no_decay", 264, 122_160, 5e-4, 0.0),
+    # the official absolute LRs at the official optim.lr (TRAIN.LR) 8e-6, through the trainer's lr = lr x lr_scale
+    groups = _group_sizes(checked_param_groups(model, 8e-6, 0.003))
+    assert groups == [("message", 120, 26_168_832, pytest.approx(5e-4), 0.01),
+                      ("message_no_decay", 264, 122_160, pytest.approx(5e-4), 0.0),
                       ("temporal", 24, 14_155_776, pytest.approx(8e-5), 0.001),
                       ("temporal_no_decay", 24, 18_432, pytest.approx(8e-5), 0.0),
-                      ("mit", 4, 3_145_728, 4e-4, 0.003), ("mit_no_decay", 9, 10_752, 4e-4, 0.0)]
+                      ("mit", 4, 3_145_728, pytest.approx(4e-4), 0.003), ("mit_no_decay", 9, 10_752, pytest.approx(4e-4), 0.0)]
 
 
 def test_vit_b16_ssv2_counts() -> None:

@@ -10,13 +10,15 @@ from chronoclip_ila.convert import (
     to_official_state_dict,
 )
 from chronoclip_ila.method import ILA
-from chronoclip_ila.model import ILAModel, ILASSv2Model, OptimConfig, jitter_delta_at
+from chronoclip_ila.model import ILAModel, ILASSv2Model, jitter_delta_at
+from chronoclip_ila.options import ILAOptions, OptimConfig
 from chronoclip_ila.xclip import MultiframeIntegrationTransformer, VideoSpecificPrompt
 
 __all__ = [
     "ILA",
     "ILABlock",
     "ILAModel",
+    "ILAOptions",
     "ILASSv2Model",
     "InteractivePointAlignment",
     "MultiframeIntegrationTransformer",

@@ -37,8 +37,9 @@ import torch
 from open_clip.model import CLIP
 from torch import Tensor
 
+from chronoclip_ila.options import ILAOptions
 from core.clip import infer_clip_config
-from core.serialization import safe_load
+from core.serialization import load_state_dict_strict, safe_load
 
 __all__ = ["OfficialArchitecture", "from_official_state_dict", "infer_architecture", "load_official_checkpoint",
            "read_official_checkpoint", "to_official_state_dict"]
@@ -181,27 +182,13 @@ def from_official_state_dict(state: Mapping[str, Tensor], arch: OfficialArchitec
         raise ValueError(f"unexpected keys in the ILA checkpoint ({len(unmapped)}): {unmapped[:12]}; they match no "
                          f"official ILA module (see chronoclip_ila.convert)")
     clip = CLIP(**arch.clip_config)
-    if arch.variant == "ssv2":
-        model = ILASSv2Model(clip, arch.num_frames, num_classes=arch.num_classes, mit_layers=arch.mit_layers,
-                             alignment_channels=arch.alignment_channels)
-    else:
-        model = ILAModel(clip, arch.num_frames, mit_layers=arch.mit_layers, prompt_layers=arch.prompt_layers,
-                         alignment_channels=arch.alignment_channels)
+    options = ILAOptions(variant=arch.variant, num_classes=arch.num_classes, mit_layers=arch.mit_layers,
+                         alignment_channels=arch.alignment_channels,
+                         **({"prompt_layers": arch.prompt_layers} if arch.variant == "k400" else {}))
+    model = (ILASSv2Model if arch.variant == "ssv2" else ILAModel)(clip, arch.num_frames, options)
     ours = {_to_ours(k): v for k, v in state.items()}
-    expected = model.state_dict()
-    missing = sorted(to_official_state_dict({k: None for k in set(expected) - set(ours)}))
-    extra = sorted(to_official_state_dict({k: None for k in set(ours) - set(expected)}))
-    shapes = sorted(f"{_to_official(k)}: file {tuple(ours[k].shape)} vs model {tuple(expected[k].shape)}"
-                    for k in set(ours) & set(expected) if ours[k].shape != expected[k].shape)
-    if missing or extra or shapes:
-        lines = [f"ILA checkpoint ({arch.variant}, {arch.num_frames} frames) does not match the inferred model:"]
-        if missing:
-            lines.append(f"  missing ({len(missing)}): {', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}")
-        if extra:
-            lines.append(f"  unexpected ({len(extra)}): {', '.join(extra[:12])}{' ...' if len(extra) > 12 else ''}")
-        lines += [f"  shape {s}" for s in shapes[:12]]
-        raise ValueError("\n".join(lines))
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()}, strict=True)
+    load_state_dict_strict(model, ours, f"ILA checkpoint ({arch.variant}, {arch.num_frames} frames)",
+                           display=_to_official)
     return model.eval()
 
 

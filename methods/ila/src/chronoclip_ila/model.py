@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -26,15 +25,15 @@ from open_clip.model import CLIP
 from open_clip.tokenizer import SimpleTokenizer
 from torch import Tensor, nn
 
-from chronoclip_ila.align import TRUNK_CHANNELS
 from chronoclip_ila.block import ILABlock
+from chronoclip_ila.options import ILAOptions
 from chronoclip_ila.xclip import MultiframeIntegrationTransformer, VideoSpecificPrompt
 from core.clip import IMAGENET_MEAN, IMAGENET_STD, tokenize
 from core.clip import layers as L
 from core.method import VideoModel
 from core.objectives import classification_loss
 
-__all__ = ["ILAModel", "ILASSv2Model", "OptimConfig", "jitter_delta_at"]
+__all__ = ["ILAModel", "ILASSv2Model", "jitter_delta_at"]
 
 # Train-time jitter of the interactive points: 0.2, halved at the start of every epoch from epoch 30 on.
 JITTER_DELTA = 0.2
@@ -46,44 +45,20 @@ def jitter_delta_at(epoch: int) -> float:
     return JITTER_DELTA * 0.5 ** max(0, epoch - JITTER_DECAY_EPOCH + 1)
 
 
-@dataclass(frozen=True)
-class OptimConfig:
-    """Per-module learning rates and weight decays of the official ``build_optimizer`` (absolute values).
-
-    The MIT group uses the recipe's weight decay (official ``TRAIN.WEIGHT_DECAY`` = 0.003) and the two skip
-    Linears ``temporal_lr_scale`` x the recipe's LR; the rest is hard-coded in the official code.
-    """
-
-    message_lr: float = 5e-4  # message_fc, message_ln and the whole alignment module (BN affine included)
-    message_weight_decay: float = 0.01
-    temporal_lr_scale: float = 10.0  # temporal_skip_fc, temporal_skip_align_fc: 10 x TRAIN.LR = 8e-5
-    temporal_weight_decay: float = 0.001
-    mit_lr: float = 4e-4  # the MIT (and the SSv2 head)
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, float] | None) -> OptimConfig:
-        """From the ``optim`` method option (a mapping of the fields to override)."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(options or {}) - valid)
-        if unknown:
-            raise ValueError(f"unknown ILA optim options {unknown}; valid: {sorted(valid)}")
-        return cls(**dict(options or {}))
-
-
 def _no_decay(name: str, param: nn.Parameter) -> bool:
     # official set_weight_decay: 1-D tensors, biases, and names containing 'positional_embedding'
     return param.ndim <= 1 or name.endswith(".bias") or "positional_embedding" in name
 
 
-def _groups(named: Mapping[str, Sequence[tuple[str, nn.Parameter]]], lrs: Mapping[str, float],
+def _groups(named: Mapping[str, Sequence[tuple[str, nn.Parameter]]], scales: Mapping[str, float],
             decays: Mapping[str, float]) -> list[dict[str, Any]]:
     groups = []
     for key, params in named.items():
         trainable = [(n, p) for n, p in params if p.requires_grad]
         decay = [p for n, p in trainable if not _no_decay(n, p)]
         no_decay = [p for n, p in trainable if _no_decay(n, p)]
-        groups.append({"name": key, "params": decay, "lr": lrs[key], "weight_decay": decays[key]})
-        groups.append({"name": f"{key}_no_decay", "params": no_decay, "lr": lrs[key], "weight_decay": 0.0})
+        groups.append({"name": key, "params": decay, "lr_scale": scales[key], "weight_decay": decays[key]})
+        groups.append({"name": f"{key}_no_decay", "params": no_decay, "lr_scale": scales[key], "weight_decay": 0.0})
     return [g for g in groups if g["params"]]
 
 
@@ -157,43 +132,37 @@ class ILAModel(VideoModel):
     Args:
         clip: the OpenAI-layout CLIP backbone (frozen here).
         num_frames: ``T`` (fixed by the MIT positional embedding and the point head).
-        drop_path_rate: official ``MODEL.DROP_PATH_RATE`` (0), spread linearly over the blocks.
-        mit_layers: MIT depth (official ILA: 1).
-        prompt_layers: prompt-generator depth (2).
-        prompt_alpha: prompt-generator output scale at init (0.1).
-        optim: per-group LRs and weight decays (:class:`OptimConfig`).
-        alignment_channels: channels of the alignment conv trunk (official: 256, hard-coded whatever the CLIP
-            width; only the synthetic CPU recipe lowers it).
+        options: the method options (:class:`~chronoclip_ila.options.ILAOptions`, variant ``k400``).
     """
 
     input_mean = IMAGENET_MEAN
     input_std = IMAGENET_STD
 
-    def __init__(self, clip: CLIP, num_frames: int, *, drop_path_rate: float = 0.0, mit_layers: int = 1,
-                 prompt_layers: int = 2, prompt_alpha: float = 0.1, optim: Mapping[str, float] | None = None,
-                 alignment_channels: int = TRUNK_CHANNELS) -> None:
+    def __init__(self, clip: CLIP, num_frames: int, options: ILAOptions) -> None:
         super().__init__(num_frames)
         _check_backbone(clip, num_frames)
+        self.options = options
         self.clip = clip
         self.clip.requires_grad_(False)
         width = clip.visual.conv1.out_channels
         embed_dim = clip.text_projection.shape[1]
-        self.blocks = _build_blocks(clip, num_frames, "k400", drop_path_rate, alignment_channels)
-        self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers)
-        self.prompts_generator = VideoSpecificPrompt(embed_dim, prompt_layers, prompt_alpha)
+        self.blocks = _build_blocks(clip, num_frames, "k400", options.drop_path_rate, options.alignment_channels)
+        self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, options.mit_layers)
+        self.prompts_generator = VideoSpecificPrompt(embed_dim, options.prompt_layers, options.prompt_alpha)
         self.prompts_visual_ln = nn.LayerNorm(width)
         # (d, E) used as x @ P, initialised N(0, 1) as the official code (and never trained there)
         self.prompts_visual_proj = nn.Parameter(torch.randn(width, embed_dim))
         for module in (self.prompts_generator, self.prompts_visual_ln):
             module.requires_grad_(False)
         self.prompts_visual_proj.requires_grad_(False)
-        self.optim = OptimConfig.from_options(optim)
+        self.optim = options.optim
         self.jitter_delta = JITTER_DELTA
         self._text_cache: tuple[tuple[Any, ...], Tensor] | None = None
 
     # -- schedule hook ------------------------------------------------------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        """Official jitter decay: delta = 0.2 until epoch 29, halved at the start of each epoch from 30."""
+    def on_epoch_start(self, epoch: int) -> None:
+        """Official jitter decay (the trainer calls this every epoch): delta = 0.2 until epoch 29, halved at
+        the start of each epoch from 30 (:func:`jitter_delta_at`)."""
         self.jitter_delta = jitter_delta_at(epoch)
 
     # -- forward pieces -----------------------------------------------------------------------------
@@ -256,23 +225,24 @@ class ILAModel(VideoModel):
         align = torch.stack(features["align_losses"]).sum()
         return {"loss": ce + align, "ce": ce.detach(), "align": align.detach(), "logits": logits}
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """The official six AdamW groups (decay / no decay for ``message_``, ``temporal_`` and ``mit``).
 
-        ``lr`` is the recipe's base LR (official ``TRAIN.LR``, 8e-6), which only scales the ``temporal_`` group;
+        Their ``lr_scale`` relative to ``optim.lr`` (official ``TRAIN.LR``, 8e-6) come from
+        :class:`~chronoclip_ila.options.OptimConfig`: 62.5, 10 and 50, i.e. the official 5e-4, 8e-5 and 4e-4.
         ``weight_decay`` is the MIT group's decay (``TRAIN.WEIGHT_DECAY``, 0.003).
         """
-        return _ila_param_groups(self, lr, weight_decay)
+        return _ila_param_groups(self, weight_decay)
 
 
-def _ila_param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+def _ila_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     optim = model.optim
     message, temporal = [], []
     for name, param in model.blocks.named_parameters(prefix="blocks"):
         (temporal if ".temporal_" in name else message).append((name, param))
     groups = _groups(
         {"message": message, "temporal": temporal, "mit": list(model.mit.named_parameters(prefix="mit"))},
-        lrs={"message": optim.message_lr, "temporal": lr * optim.temporal_lr_scale, "mit": optim.mit_lr},
+        scales={"message": optim.message_lr_scale, "temporal": optim.temporal_lr_scale, "mit": optim.mit_lr_scale},
         decays={"message": optim.message_weight_decay, "temporal": optim.temporal_weight_decay, "mit": weight_decay})
     grouped = {id(p) for g in groups for p in g["params"]}
     stray = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in grouped]
@@ -304,29 +274,30 @@ class ILASSv2Model(VideoModel):
         clip: the OpenAI-layout CLIP backbone; its text tower is dropped.
         num_frames: ``T``.
         num_classes: head outputs (174 for SSv2).
-        drop_path_rate, mit_layers, optim, alignment_channels: as :class:`ILAModel`.
+        options: the method options (:class:`~chronoclip_ila.options.ILAOptions`, variant ``ssv2``: its
+            ``num_classes`` = head outputs, 174 for SSv2).
     """
 
     input_mean = IMAGENET_MEAN
     input_std = IMAGENET_STD
 
-    def __init__(self, clip: CLIP, num_frames: int, *, num_classes: int, drop_path_rate: float = 0.0,
-                 mit_layers: int = 1, optim: Mapping[str, float] | None = None,
-                 alignment_channels: int = TRUNK_CHANNELS) -> None:
+    def __init__(self, clip: CLIP, num_frames: int, options: ILAOptions) -> None:
         super().__init__(num_frames)
         _check_backbone(clip, num_frames)
-        if num_classes < 1:
+        self.options = options
+        num_classes = options.num_classes
+        if num_classes is None or num_classes < 1:
             raise ValueError(f"num_classes must be positive (174 for Something-Something-v2), got {num_classes}")
         embed_dim = clip.visual.proj.shape[1]
         self.clip = _strip_text_tower(clip)
         self.clip.requires_grad_(False)
-        self.blocks = _build_blocks(clip, num_frames, "ssv2", drop_path_rate, alignment_channels)
-        self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers, num_classes=num_classes)
+        self.blocks = _build_blocks(clip, num_frames, "ssv2", options.drop_path_rate, options.alignment_channels)
+        self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, options.mit_layers, num_classes=num_classes)
         self.num_classes = num_classes
-        self.optim = OptimConfig.from_options(optim)
+        self.optim = options.optim
         self.jitter_delta = JITTER_DELTA
 
-    def set_epoch(self, epoch: int) -> None:
+    def on_epoch_start(self, epoch: int) -> None:
         """Official jitter decay (see :func:`jitter_delta_at`)."""
         self.jitter_delta = jitter_delta_at(epoch)
 
@@ -359,7 +330,7 @@ class ILASSv2Model(VideoModel):
         align = torch.stack(features["align_losses"]).sum()
         return {"loss": ce + align, "ce": ce.detach(), "align": align.detach(), "logits": logits}
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """The same six groups as :meth:`ILAModel.param_groups` (the official optimizer is shared by both branches;
         ``mit`` includes ``classify_head``)."""
-        return _ila_param_groups(self, lr, weight_decay)
+        return _ila_param_groups(self, weight_decay)
