@@ -5,7 +5,8 @@ Features:
       always a real ``deepspeed.initialize`` engine (CPU: DeepSpeed's CPU accelerator with gloo);
     * ZeRO stage 0/1/2; bf16 (fp32 gradient accumulation) or fp16 on GPU, fp32 on CPU; gradient accumulation
       (``train.batch_size`` is global); gradient clipping; AdamW over the method's parameter groups (frozen
-      tensors never reach the optimizer); per-step warm-up + cosine LR (``core.training.schedule``);
+      tensors never reach the optimizer; group LR = ``optim.lr`` x the group's ``lr_scale``); per-step warm-up +
+      cosine LR (``core.training.schedule``); the model's ``on_epoch_start(epoch)`` hook before each epoch;
     * run directory (``core.training.rundir``): resolved config, ``metrics.jsonl``, checkpoints every N steps
       and at the end (last K kept), consolidated fp32 ``model.pt``, ``summary.json``;
     * resume from the run directory or ``--resume``: same step, LR, optimizer state and data epoch; SIGTERM
@@ -421,8 +422,13 @@ class Trainer:
             keys_dir.mkdir(parents=True, exist_ok=True)
             self._keys_file = open(keys_dir / f"rank{self.world.rank}.txt", "a")
         engine.train()
+        started_epoch = None
         try:
             while self.step < self.stop_step:
+                epoch = self.step // self.steps_per_epoch
+                if epoch != started_epoch:  # also on resume, mid-epoch: the hook depends on the epoch only
+                    self.model.on_epoch_start(epoch)
+                    started_epoch = epoch
                 lrs = self.schedule.lrs(self.base_lrs, self.step)
                 for group, lr in zip(self.optimizer.param_groups, lrs):
                     group["lr"] = lr

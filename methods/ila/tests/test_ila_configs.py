@@ -60,3 +60,16 @@ def test_synthetic_recipe_builds_on_the_tiny_preset() -> None:
                                                                 config["optim"]["weight_decay"])}
     assert groups["message"] == pytest.approx(1e-3) and groups["mit"] == pytest.approx(1e-3)
     assert groups["temporal"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("protocol", [p for p in RECIPES if p != "synthetic"])
+def test_effective_lrs_of_the_shipped_recipes_are_the_official_ones(protocol: str) -> None:
+    """optim.lr x each group's lr_scale = the official build_optimizer's absolute LRs (spec §7)."""
+    config = cfg.resolve_config("ila", protocol, [])
+    model = core.load_method("ila").build(build_clip("test"), num_frames=config["data"]["num_frames"],
+                                          **config["method_options"])
+    groups = {g["name"]: (g["lr"], g["weight_decay"])
+              for g in checked_param_groups(model, config["optim"]["lr"], config["optim"]["weight_decay"])}
+    official = {"message": (5e-4, 0.01), "message_no_decay": (5e-4, 0.0), "temporal": (8e-5, 0.001),
+                "temporal_no_decay": (8e-5, 0.0), "mit": (4e-4, 0.003), "mit_no_decay": (4e-4, 0.0)}
+    assert groups == {name: (pytest.approx(lr, rel=1e-12), wd) for name, (lr, wd) in official.items()}

@@ -40,3 +40,16 @@ def test_paper_protocol_values() -> None:
         assert recipe["data"]["test_views"] == [1, 3] and recipe["train"]["batch_size"] == 128
     assert STAN().load_config("k400_conv_8f")["method_options"]["time_module"] == "conv"
     assert STAN().load_config("msrvtt_retrieval_b32")["method_options"]["task"] == "retrieval"
+
+
+@pytest.mark.parametrize("protocol", [p for p in RECIPES if p != "synthetic"])
+def test_effective_lrs_are_the_official_ones(protocol: str) -> None:
+    """optim.lr x lr_scale: CLIP at the official lr (2e-6), every branch tensor at lr_mult 10 (2e-5)."""
+    from core.training.optim import checked_param_groups
+
+    recipe = STAN().load_config(protocol)
+    options = recipe["method_options"]
+    clip = build_clip("test", vision_cfg={"layers": max(options.get("depth", 4), 2)})
+    model = STAN().build(clip, num_frames=recipe["data"]["num_frames"], **options)
+    lrs = {g["name"]: g["lr"] for g in checked_param_groups(model, recipe["optim"]["lr"], 0.02)}
+    assert lrs["clip"] == lrs["clip_no_decay"] == 2e-6 and lrs["stan"] == pytest.approx(2e-5, rel=1e-12)

@@ -48,3 +48,18 @@ def test_synthetic_recipe_builds_a_merging_model():
                                              **config["method_options"])
     # 8 frames x 4 seeds = 32 seeds, merged to 16 context tokens per block
     assert model.settings.num_seeds * 8 == 32 and model.settings.num_context == 16
+
+
+@pytest.mark.parametrize("protocol", sorted(OFFICIAL))
+def test_effective_lrs_are_the_official_ones(protocol):
+    """optim.lr x lr_scale: the official base LR, and 10x it for the prompt learner and VP (lr_10x)."""
+    from core.clip import build_clip
+    from core.training.optim import checked_param_groups
+
+    config = resolve_config("tcclip", protocol, [])
+    model = core.load_method("tcclip").build(build_clip("test"), num_frames=4,
+                                             **{**config["method_options"], "prompt_generation_layer_level": None})
+    lr = OFFICIAL[protocol][2]
+    lrs = {g["name"]: g["lr"] for g in checked_param_groups(model, config["optim"]["lr"], 0.001)}
+    assert lrs == {"base": lr, "prompt_learner": pytest.approx(10 * lr, rel=1e-12),
+                   "prompt_generation": pytest.approx(10 * lr, rel=1e-12)}
