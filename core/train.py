@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from core import config as cfg
 from core.method import UnknownMethodError
@@ -58,11 +57,11 @@ def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
     # flag values are strings, not YAML (a path like "on" or "1e5" stays a path)
     pairs = [(cfg.FLAG_KEYS[f], _quoted(v)) for f, v in flags.items() if v is not None] + pairs
     if args.resume and args.config is None:
-        saved = Path(args.resume)
-        saved = saved if (saved / "config.yaml").is_file() else saved.parent.parent
+        from core.training.rundir import RunDir, parse_resume
+
+        saved = parse_resume(args.resume).run
         if not (saved / "config.yaml").is_file():
             raise FileNotFoundError(f"--resume {args.resume}: no config.yaml in the run directory; pass --config too")
-        from core.training.rundir import RunDir
 
         config = cfg.defaults()
         cfg.merge(config, cfg.public(RunDir(saved).saved_config()), where=f" in {saved}/config.yaml")

@@ -7,9 +7,10 @@ from core.clip.model import (
     infer_clip_config,
     is_openai_state_dict,
     list_presets,
+    named_clip_config,
     read_clip_state_dict,
 )
-from core.clip.text import DEFAULT_TEMPLATE, class_prompts, tokenize
+from core.clip.text import DEFAULT_TEMPLATE, class_prompts, tokenize, trim_padding
 
 # Normalisation statistics on the 0..1 scale.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -28,8 +29,10 @@ __all__ = [
     "class_prompts",
     "clip_from_state_dict",
     "infer_clip_config",
+    "named_clip_config",
     "is_openai_state_dict",
     "list_presets",
     "read_clip_state_dict",
     "tokenize",
+    "trim_padding",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "clip_from_state_dict",
     "infer_clip_config",
     "list_presets",
+    "named_clip_config",
     "read_clip_state_dict",
 ]
 
@@ -42,14 +43,16 @@ def list_presets() -> list[str]:
     return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
-def _model_config(name: str) -> dict[str, Any]:
+def named_clip_config(name: str) -> dict[str, Any]:
+    """open_clip model config (a fresh copy) of a chronoclip preset (``tiny``, ``test``) or an open_clip
+    architecture name (``ViT-B-16``, ``ViT-B-16-quickgelu``, ...)."""
     if name in list_presets():
         text = (resources.files("core.clip") / "model_configs" / f"{name}.json").read_text()
         return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
     cfg = open_clip.get_model_config(name)
     if cfg is None:
         raise ValueError(
-            f"unknown CLIP architecture {name!r}; use a chronoclip preset ({', '.join(list_presets())}) or an "
+            f"unknown CLIP architecture {name!r} (clip.model / --model); use a chronoclip preset ({', '.join(list_presets())}) or an "
             f"open_clip name such as ViT-B-16, ViT-B-16-quickgelu, ViT-L-14 (open_clip.list_models() lists all)")
     return copy.deepcopy(cfg)
 
@@ -162,7 +165,7 @@ def build_clip(
             raise ValueError("build_clip(name=None) infers the architecture from weights: pass pretrained=<file>")
         cfg = infer_clip_config(state)
     else:
-        cfg = dict(name) if isinstance(name, dict) else _model_config(name)
+        cfg = dict(name) if isinstance(name, dict) else named_clip_config(name)
     cfg = _merge(cfg, overrides)
     if state is not None and is_openai_state_dict(state) and not cfg.get("quick_gelu", False):
         raise ValueError(

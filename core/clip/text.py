@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import open_clip
 import torch
 
-__all__ = ["DEFAULT_TEMPLATE", "class_prompts", "tokenize"]
+__all__ = ["DEFAULT_TEMPLATE", "class_prompts", "tokenize", "trim_padding"]
 
 # ViFi-CLIP's hand-written prompt; the `clip` and `vifi` baselines use it.
 DEFAULT_TEMPLATE = "a photo of a {}."
@@ -23,6 +23,15 @@ def tokenize(texts: str | Sequence[str], context_length: int = 77) -> torch.Tens
         (C, context_length) long tensor.
     """
     return open_clip.tokenize(texts, context_length=context_length)
+
+
+def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """``tokens`` (C, L) cut after the longest row's EOT.
+
+    CLIP's text attention is causal and pools at EOT, so positions after a row's EOT cannot change its
+    embedding: the trimmed tokens give the same features at a fraction of the cost.
+    """
+    return tokens[:, : int((tokens != 0).sum(dim=1).max())]
 
 
 def class_prompts(

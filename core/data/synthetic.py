@@ -30,8 +30,6 @@ place, so concurrent ranks build it once and never see a half-written copy.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -40,7 +38,6 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,6 +45,7 @@ import numpy as np
 
 from core.data.encoding import available_codec, encode_video
 from core.data.shards import MANIFEST, ShardTarWriter, atomic_write_json, build_manifest
+from core.io import file_lock
 
 __all__ = [
     "MOTIONS",
@@ -243,22 +241,12 @@ class SyntheticDataset:
         return [(index[a], index[b]) for a, b in self.reversal_pairs if a in index and b in index]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _build_once(directory: Path, build) -> None:
     """Run ``build(tmp_dir)`` unless ``directory/info.json`` exists; the result is renamed into place."""
     if (directory / "info.json").is_file():
         return
-    with _locked(directory.parent / f"{directory.name}.lock"):
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory.parent / f"{directory.name}.lock"):
         if (directory / "info.json").is_file():  # another process built it while we waited
             return
         tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))

@@ -9,32 +9,23 @@ match the file is an error.
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-from importlib import resources
 from typing import Any
 
-import open_clip
-
-from core.clip import CLIP, build_clip, infer_clip_config, is_openai_state_dict, list_presets, read_clip_state_dict
+from core.clip import (
+    CLIP,
+    build_clip,
+    infer_clip_config,
+    is_openai_state_dict,
+    list_presets,
+    named_clip_config,
+    read_clip_state_dict,
+)
 from core.config import SYNTHETIC_PRETRAINED, expand_path
 
-__all__ = ["build_backbone", "named_clip_config"]
+__all__ = ["build_backbone"]
 
 logger = logging.getLogger(__name__)
-
-
-def named_clip_config(name: str) -> dict[str, Any]:
-    """open_clip model config of a preset (``tiny``, ``test``) or an open_clip architecture name."""
-    if name in list_presets():
-        text = (resources.files("core.clip") / "model_configs" / f"{name}.json").read_text()
-        return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
-    cfg = open_clip.get_model_config(name)
-    if cfg is None:
-        raise ValueError(f"unknown CLIP architecture {name!r} (clip.model / --model); use a preset "
-                         f"({', '.join(list_presets())}) or an open_clip name such as ViT-B-16")
-    return copy.deepcopy(cfg)
 
 
 def _geometry(cfg: dict[str, Any]) -> tuple:

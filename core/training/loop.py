@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import nn
 
 from core import config as cfg
+from core.io import atomic_torch_save, atomic_write_text
 from core.method import VideoModel, load_method
 from core.runs import model_file_payload
 from core.training import evaluate as ev
@@ -60,7 +61,7 @@ from core.training.optim import (
     resolve_precision,
     trainable_summary,
 )
-from core.training.rundir import CheckpointDir, MetricsLog, RunDir, atomic_torch_save, atomic_write_text
+from core.training.rundir import CheckpointDir, MetricsLog, RunDir, parse_resume
 from core.training.schedule import WarmupCosine
 
 __all__ = ["NonFiniteGuard", "TrainStep", "Trainer"]
@@ -165,23 +166,12 @@ class Trainer:
         resume = None
         out = self.config.get("output_dir")
         if self.resume_arg:
-            source = Path(self.resume_arg)
-            if (source / "checkpoints").is_dir() or (source / "config.yaml").is_file():
-                tag = CheckpointDir(source / "checkpoints").latest()
-                ckpt_dir, run = source / "checkpoints", source
-            elif source.parent.name == "checkpoints" and source.is_dir():
-                tag, ckpt_dir, run = source.name, source.parent, source.parent.parent
-                if tag not in CheckpointDir(ckpt_dir).complete_tags():
-                    raise ValueError(f"checkpoint {source} is incomplete (no {'chronoclip.json'}); resume from the "
-                                     f"run directory {run} to take its newest complete checkpoint")
-            else:
-                raise FileNotFoundError(f"--resume {source}: not a run directory or a checkpoint (run/checkpoints/"
-                                        f"step_N)")
-            if tag is None:
-                raise ValueError(f"--resume {source}: the run has no complete checkpoint yet; start it again with "
-                                 f"--output-dir {run}")
-            resume = (str(ckpt_dir), tag)
-            out = out or str(run)
+            target = parse_resume(self.resume_arg)
+            if target.tag is None:
+                raise ValueError(f"--resume {self.resume_arg}: the run has no complete checkpoint yet; start it "
+                                 f"again with --output-dir {target.run}")
+            resume = (str(target.checkpoints), target.tag)
+            out = out or str(target.run)
         path = Path(out) if out else _unique_default_dir(self.config["method"])
         run_dir = RunDir(path)
         run_dir.check_reuse(self.config)

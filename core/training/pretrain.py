@@ -13,24 +13,21 @@ builder for the default run, not the trainer (``core.train`` trains methods thro
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from core.clip import CLIP_MEAN, CLIP_STD, build_clip, tokenize
+from core.clip import CLIP_MEAN, CLIP_STD, build_clip, tokenize, trim_padding
 from core.clip import layers as L
 from core.config import config_digest
+from core.io import atomic_torch_save, file_lock
 from core.objectives import symmetric_infonce
-from core.training.rundir import atomic_torch_save
 
 __all__ = ["PretrainRecipe", "pretrained_clip_path"]
 
@@ -65,17 +62,6 @@ def _cache_dir() -> Path:
     return cache_root() / "pretrained"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def pretrained_clip_path(recipe: PretrainRecipe | None = None) -> Path:
     """The cached pretrained weights of ``recipe`` (default: the ``tiny`` preset), built on first use.
 
@@ -85,7 +71,8 @@ def pretrained_clip_path(recipe: PretrainRecipe | None = None) -> Path:
     path = _cache_dir() / f"{recipe.preset}-{recipe.digest()}.pt"
     if path.is_file():
         return path
-    with _locked(path.with_suffix(".lock")):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.with_suffix(".lock")):
         if not path.is_file():
             logger.info("pretraining the %s CLIP on the synthetic image-caption pairs (once; cached in %s)",
                         recipe.preset, path)
@@ -105,10 +92,7 @@ def _images_as_input(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _trimmed_tokens(captions: list[str], context_length: int) -> torch.Tensor:
-    # Causal mask + EOT pooling make trailing padding irrelevant, so trimming to the longest caption
-    # gives the same embeddings at a fraction of the cost.
-    tokens = tokenize(captions, context_length)
-    return tokens[:, : int((tokens != 0).sum(1).max())]
+    return trim_padding(tokenize(captions, context_length))
 
 
 def _pretrain(recipe: PretrainRecipe) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ Layout::
     <run>/model.pt              consolidated fp32 model (core.runs.load_run_model reads it without DeepSpeed)
     <run>/summary.json          final evaluation
 
-Every file is written to a temporary name and renamed into place; ``latest`` moves only after the
+Every file is written atomically (``core.io``: temporary name, fsync, rename); ``latest`` moves only after the
 checkpoint it names is complete on every rank, and older checkpoints are deleted only after that, so a
 kill at any moment leaves the previous checkpoint usable.
 """
@@ -20,17 +20,17 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from core import config as cfg
+from core.io import atomic_write_text
 
-__all__ = ["CheckpointDir", "MetricsLog", "RunDir", "atomic_write_text", "atomic_torch_save", "default_output_dir"]
+__all__ = ["CheckpointDir", "MetricsLog", "ResumeTarget", "RunDir", "default_output_dir", "parse_resume"]
 
 COMPLETE_MARKER = "chronoclip.json"
 TAG_PREFIX = "step_"
@@ -42,43 +42,32 @@ def default_output_dir(method: str) -> Path:
     return Path("runs") / f"{method}-{stamp}"
 
 
-def _umask_mode() -> int:
-    # mkstemp creates 0600 files; give the final file the permissions a plain open() would
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+@dataclass(frozen=True)
+class ResumeTarget:
+    """What ``--resume PATH`` names: the run directory and the checkpoint to continue from."""
+
+    run: Path  # the run directory
+    checkpoints: Path  # its checkpoints folder
+    tag: str | None  # the checkpoint named, or the run's newest complete one; None: none yet
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.chmod(tmp, _umask_mode())
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def parse_resume(path: str | os.PathLike) -> ResumeTarget:
+    """Classify a ``--resume`` argument: a run directory, or one of its checkpoints (``run/checkpoints/step_N``).
 
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    os.chmod(tmp, _umask_mode())
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    Raises:
+        FileNotFoundError: neither a run directory nor a checkpoint.
+        ValueError: a checkpoint that is not complete (the message names the run to resume instead).
+    """
+    source = Path(path)
+    if (source / "checkpoints").is_dir() or (source / "config.yaml").is_file():
+        return ResumeTarget(source, source / "checkpoints", CheckpointDir(source / "checkpoints").latest())
+    if source.parent.name == "checkpoints" and source.is_dir():
+        run = source.parent.parent
+        if source.name not in CheckpointDir(source.parent).complete_tags():
+            raise ValueError(f"checkpoint {source} is incomplete (no {COMPLETE_MARKER}); resume from the run "
+                             f"directory {run} to take its newest complete checkpoint")
+        return ResumeTarget(run, source.parent, source.name)
+    raise FileNotFoundError(f"--resume {source}: not a run directory or a checkpoint (run/checkpoints/step_N)")
 
 
 class MetricsLog:

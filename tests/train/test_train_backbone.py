@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.clip import build_clip
-from core.training.backbone import build_backbone, named_clip_config
+from core.clip import build_clip, named_clip_config
+from core.training.backbone import build_backbone
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from core import config as cfg
+from core.io import atomic_write_text
 from core.training.loop import NonFiniteGuard
-from core.training.rundir import CheckpointDir, RunDir, atomic_write_text
+from core.training.rundir import CheckpointDir, RunDir
 
 
 def _checkpoint(ckpts: CheckpointDir, step: int, complete: bool = True) -> str:

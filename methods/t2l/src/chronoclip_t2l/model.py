@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from chronoclip_t2l.layers import Adapter, drop_path
 from chronoclip_t2l.losses import inbatch_kl_loss, tfd_loss
 from chronoclip_t2l.options import TEXT_MODES, T2LOptions
-from core.clip import CLIP, tokenize
+from core.clip import CLIP, tokenize, trim_padding
 from core.clip import layers as L
 from core.method import VideoModel
 
@@ -185,9 +185,7 @@ class T2LModel(VideoModel):
     def _tokens(self, texts: Sequence[str]) -> Tensor:
         """(C, L') token ids, trimmed to the longest text: with the causal mask and EOT pooling, positions after
         a row's EOT cannot change its embedding, so the padding is skipped."""
-        tokens = tokenize(list(texts), self.clip.context_length)
-        tokens = tokens[:, : int((tokens != 0).sum(dim=1).max())]
-        return tokens.to(self.clip.token_embedding.weight.device)
+        return trim_padding(tokenize(list(texts), self.clip.context_length)).to(self.clip.token_embedding.weight.device)
 
     def train(self, mode: bool = True) -> T2LModel:
         # Optimizers that rewrite weights through ``.data`` (DeepSpeed's flat buffers) leave parameter versions

@@ -16,7 +16,7 @@ from open_clip.transformer import QuickGELU, ResidualAttentionBlock
 from torch import Tensor, nn
 
 from core.clip import layers as L
-from core.clip import tokenize
+from core.clip import tokenize, trim_padding
 
 __all__ = ["PromptLearner", "make_vp_block", "normalize_class_name", "vp_text_features"]
 
@@ -89,7 +89,7 @@ class PromptLearner(nn.Module):
             raise ValueError(f"class texts {too_long[:3]} do not fit the text context of {self.context_length} tokens "
                              f"(the official tokenizer refuses them too); shorten them or raise context_length "
                              f"(77 at most)")
-        tokens = tokens[:, : int(ends.max()) + 1].to(weight.device)
+        tokens = trim_padding(tokens).to(weight.device)
         with torch.no_grad():
             embeddings = _fp16_rounded(clip.token_embedding(tokens)).to(weight.dtype)
         self._cache = (key, tokens, embeddings)
