@@ -73,3 +73,20 @@ def test_plain_pickle_protocols_and_missing_file(tmp_path):
     assert torch.equal(safe_load(path)["w"], torch.zeros(3))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         safe_load(tmp_path / "nope.pt")
+
+
+def test_check_state_dict_lists_every_problem_once():
+    import torch
+
+    from core.serialization import check_state_dict, load_state_dict_strict
+
+    model = torch.nn.Linear(2, 3)
+    given = {"weight": torch.zeros(3, 4), "extra": torch.zeros(1)}
+    with pytest.raises(ValueError) as err:
+        check_state_dict(model.state_dict(), given, "file.pth", display=lambda k: f"theirs.{k}", hint="Do X.")
+    lines = str(err.value).splitlines()
+    assert lines == ["file.pth does not match the model:", "  missing (1): theirs.bias",
+                     "  unexpected (1): theirs.extra", "  shape of theirs.weight: file (3, 4) vs model (3, 2)", "Do X."]
+    state = {"weight": torch.ones(3, 2, dtype=torch.float64), "bias": torch.ones(3, dtype=torch.float64)}
+    load_state_dict_strict(model, state, "ok.pth")
+    assert model.weight.dtype == torch.float32 and torch.equal(model.weight, torch.ones(3, 2))
