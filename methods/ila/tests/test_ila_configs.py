@@ -21,7 +21,7 @@ def test_the_recipes_are_shipped() -> None:
 @pytest.mark.parametrize("protocol", RECIPES)
 def test_recipe_resolves_and_validates(protocol: str) -> None:
     config = cfg.resolve_config("ila", protocol, [])
-    cfg.validate(config)  # includes binding method_options to ILA._build
+    cfg.validate(config)  # includes building ILAOptions from method_options
     text = core.load_method("ila").configs()[protocol].read_text()
     assert text.startswith("# ILA")
     assert f"core.train --method ila{'' if protocol == 'synthetic' else f' --config {protocol}'}" in text

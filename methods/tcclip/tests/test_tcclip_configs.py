@@ -24,7 +24,7 @@ def test_every_protocol_is_shipped():
 @pytest.mark.parametrize("protocol", sorted(OFFICIAL))
 def test_protocol_recipes_match_the_official_values(protocol):
     config = resolve_config("tcclip", protocol, [])
-    validate(config)   # method_options bind to TCCLIP._build
+    validate(config)   # method_options build TCCLIPOptions
     epochs, warmup, lr, batch = OFFICIAL[protocol]
     assert (config["schedule"]["epochs"], config["schedule"]["warmup_epochs"]) == (epochs, warmup)
     assert config["optim"]["lr"] == lr and config["train"]["batch_size"] == batch
