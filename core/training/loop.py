@@ -49,6 +49,7 @@ from core.training.launch import (
     configure_file_logging,
     detach_file_logging,
     init_distributed,
+    load_checkpoints_weights_only,
     scalar_params_broadcast,
     shutdown_distributed,
 )
@@ -59,7 +60,14 @@ from core.training.optim import (
     resolve_precision,
     trainable_summary,
 )
-from core.training.rundir import CheckpointDir, MetricsLog, RunDir, atomic_torch_save, atomic_write_text
+from core.training.rundir import (
+    CheckpointDir,
+    MetricsLog,
+    RunDir,
+    atomic_torch_save,
+    atomic_write_text,
+    resume_tag,
+)
 from core.training.schedule import WarmupCosine
 
 __all__ = ["NonFiniteGuard", "TrainStep", "Trainer"]
@@ -166,13 +174,17 @@ class Trainer:
         if self.resume_arg:
             source = Path(self.resume_arg)
             if (source / "checkpoints").is_dir() or (source / "config.yaml").is_file():
-                tag = CheckpointDir(source / "checkpoints").latest()
+                tag = resume_tag(CheckpointDir(source / "checkpoints"))
                 ckpt_dir, run = source / "checkpoints", source
             elif source.parent.name == "checkpoints" and source.is_dir():
                 tag, ckpt_dir, run = source.name, source.parent, source.parent.parent
                 if tag not in CheckpointDir(ckpt_dir).complete_tags():
                     raise ValueError(f"checkpoint {source} is incomplete (no {'chronoclip.json'}); resume from the "
                                      f"run directory {run} to take its newest complete checkpoint")
+                damage = CheckpointDir(ckpt_dir).damage(tag)
+                if damage is not None:
+                    raise ValueError(f"checkpoint {source} is damaged: {damage}. Resume from the run directory "
+                                     f"{run} to take its newest intact checkpoint")
             else:
                 raise FileNotFoundError(f"--resume {source}: not a run directory or a checkpoint (run/checkpoints/"
                                         f"step_N)")
@@ -185,7 +197,7 @@ class Trainer:
         run_dir = RunDir(path)
         run_dir.check_reuse(self.config)
         if resume is None:
-            tag = run_dir.checkpoints.latest()
+            tag = resume_tag(run_dir.checkpoints)
             if tag is not None:
                 resume = (str(run_dir.checkpoints.path), tag)
         return {"path": str(path), "resume": resume}
@@ -271,6 +283,7 @@ class Trainer:
         with scalar_params_broadcast(self.model):
             self.engine, self.optimizer, _, _ = deepspeed.initialize(model=TrainStep(self.model),
                                                                      optimizer=optimizer, config=ds_config)
+        load_checkpoints_weights_only(self.engine)  # resume never unpickles code from the run directory
         self.dtype = next(p.dtype for p in self.model.parameters())
 
     # ------------------------------------------------------------------------------------------- checkpoints
