@@ -20,8 +20,3 @@ def train_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHRONOCLIP_CACHE", str(root))
         yield root
-
-
-TINY_ARGS = ["clip.model=test", "clip.pretrained=null", "data.train_size=16", "train.batch_size=8",
-             "train.micro_batch_size=4", "schedule.epochs=3", "schedule.warmup_epochs=1", "log.every_steps=1",
-             "checkpoint.every_steps=2", "checkpoint.keep_last=2", "eval.batch_size=56", "data.num_workers=0"]
