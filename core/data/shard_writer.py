@@ -37,6 +37,7 @@ import argparse
 import csv
 import gzip
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -106,6 +107,7 @@ class Entry:
     source: str  # path relative to --root
     label: int | None
     label_name: str | None = None
+    error: str | None = None  # known to be unusable (reported as skipped with this reason)
 
 
 def _index_by_stem(root: Path) -> dict[str, str]:
@@ -168,11 +170,22 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike, list_forma
 
 
 def folder_entries(root: str | os.PathLike, classes: list[str] | None) -> tuple[list[Entry], list[str]]:
-    """Entries of a ``<root>/<class>/<video>`` tree, sorted by class then path; and the class list."""
+    """Entries of a ``<root>/<class>/<video>`` tree, sorted by class then path; and the class list.
+
+    Videos directly under ``root`` cannot be labelled: they become entries with ``error`` set, so the writer
+    lists them as skipped with the reason instead of ignoring them silently.
+    """
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root {root} is not a directory; pass the folder holding <class>/<video> folders")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
     classes = classes or folders
     entries = []
+    # a video directly under --root has no class folder, hence no label: listed as skipped with the reason
+    for path in sorted(root.iterdir()):
+        if path.is_file() and path.suffix.lower().lstrip(".") in VIDEO_EXTENSIONS:
+            entries.append(Entry(path.name, None, None, f"at the top level of --root, outside any class folder: no "
+                                                        f"label (move it into {root}/<class name>/)"))
     for name in folders:
         for path in sorted((root / name).rglob("*")):
             if path.is_file() and path.suffix.lower().lstrip(".") in VIDEO_EXTENSIONS:
@@ -208,6 +221,7 @@ class WriteReport:
     written_shards: int  # shards (re)written by this run; the rest were already finished
     skipped: list[dict[str, str]] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    short: list[dict[str, Any]] = field(default_factory=list)  # re-encoded with fewer frames than claimed
 
 
 @dataclass(frozen=True)
@@ -226,12 +240,12 @@ def _resolve(entries: Sequence[Entry], root: Path, classes: list[str] | None) ->
     keys: Counter[str] = Counter()
     tasks = []
     for position, entry in enumerate(entries):
-        label, name, error = entry.label, entry.label_name, None
-        if label is None and name is not None:
+        label, name, error = entry.label, entry.label_name, entry.error
+        if error is None and label is None and name is not None:
             label = lookup.get(name, lookup.get(name.replace("_", " ")))
             if label is None:
                 error = f"unknown class name {name!r} (not in the class list)"
-        if label is not None and classes is not None:
+        if error is None and label is not None and classes is not None:
             if not 0 <= label < len(classes):
                 error = f"label {label} out of range for {len(classes)} classes"
             else:
@@ -278,7 +292,9 @@ def _process(task: _Task, root: str, options: ShardOptions) -> tuple[_Task, byte
         if not data:
             return task, None, "empty file"
         ext = path.suffix.lower().lstrip(".") or "mp4"
+        claimed = None
         if options.reencode:
+            claimed = _claimed_frames(data, options.fps)
             data = reencode_video(data, short_side=options.short_side, fps=options.fps, keyint=options.keyint)
             ext = "mp4"
         info = probe_video(data, timeout=options.timeout)
@@ -289,7 +305,30 @@ def _process(task: _Task, root: str, options: ShardOptions) -> tuple[_Task, byte
     meta = {"label": task.label, "class_name": task.class_name, "source": task.source, "ext": ext,
             "num_frames": info.num_frames, "reported_frames": info.reported_frames, "fps": round(info.fps, 4),
             "width": info.width, "height": info.height, "corrupt_packets": info.corrupt_packets}
+    if claimed is not None and info.num_frames < SHORT_FRACTION * claimed:
+        # e.g. a file cut in half: the decoder stops early and the re-encoded copy silently holds fewer frames
+        meta["claimed_frames"] = claimed
     return task, data, meta
+
+
+# a re-encoded video with fewer than this fraction of the frames its source header claims is reported
+SHORT_FRACTION = 0.9
+
+
+def _claimed_frames(data: bytes, out_fps: float | None) -> int | None:
+    """Frames the source's container header claims (scaled to ``out_fps``), or None when it claims none."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as source:
+            stream = source.streams.video[0]
+            frames = int(stream.frames or 0)
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
+    except Exception:  # unreadable headers: the re-encode itself reports the problem
+        return None
+    if frames <= 0:
+        return None
+    return int(frames * out_fps / rate) if out_fps and rate else frames
 
 
 def _process_star(args: tuple) -> tuple:
@@ -324,7 +363,33 @@ def write_shards(
         raise FileNotFoundError(f"video root {root} is not a directory")
     if not entries:
         raise ValueError("no videos to write: the annotation list or folder tree is empty")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create --out {out} ({error.strerror}); choose a writable directory") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable; choose a writable directory")
+    from filelock import Timeout
+
+    from core.io import file_lock
+
+    try:
+        with file_lock(out / ".chronoclip-shards.lock", timeout=0):
+            return _write_locked(entries, root, out, classes, options, workers, progress, overwrite)
+    except Timeout:
+        raise ValueError(f"another chronoclip-shards run is writing into {out}; wait for it to finish or choose "
+                         f"another --out") from None
+
+
+def _write_locked(entries: Sequence[Entry], root: Path, out: Path, classes: list[str] | None,
+                  options: ShardOptions, workers: int, progress: bool, overwrite: bool) -> WriteReport:
+    # temporary files of a killed run (a half-written shard, a sidecar): no other writer holds the lock
+    leftovers = sorted(out.glob(".*.tmp"))
+    for stale in leftovers:
+        stale.unlink(missing_ok=True)
+    if leftovers:
+        logger.info("removed %d temporary file(s) of an interrupted run: %s", len(leftovers),
+                    ", ".join(p.name for p in leftovers[:5]))
     plan = _plan(_resolve(entries, root, classes), root, options)
     digest = _plan_digest(plan, options)
     plan_path = out / "plan.json"
@@ -357,48 +422,124 @@ def _write_todo(todo: list[list[_Task]], root: Path, out: Path, options: ShardOp
     jobs = [(task, str(root), options) for shard in todo for task in shard]
     remaining = {shard[0].shard: len(shard) for shard in todo}
     bar = tqdm(total=len(jobs), unit="video", disable=not progress, desc=f"shards -> {out}")
-    pool = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers) if workers else None
-    results: Iterator = pool.imap(_process_star, jobs, chunksize=1) if pool else map(_process_star, jobs)
+    results: Iterator = _ordered_results(jobs, workers) if workers else map(_process_star, jobs)
     writer: ShardTarWriter | None = None
     skipped: list[dict[str, str]] = []
+    short: list[dict[str, Any]] = []
     try:
         for task, data, meta in results:
             if writer is None:
-                writer, skipped = ShardTarWriter(out / _shard_name(options, task.shard)), []
+                writer, skipped, short = ShardTarWriter(out / _shard_name(options, task.shard)), [], []
             if data is None:
                 skipped.append({"source": task.source, "reason": str(meta)})
             else:
                 writer.add(task.key, meta["ext"], data, meta)
+                if "claimed_frames" in meta:
+                    short.append({"source": task.source, "frames": meta["num_frames"],
+                                  "claimed_frames": meta["claimed_frames"]})
+                    logger.warning("%s: the re-encoded video has %d frames, its source header claims %d (cut "
+                                   "short or damaged?); kept, and counted in the manifest (short_videos)",
+                                   task.source, meta["num_frames"], meta["claimed_frames"])
             remaining[task.shard] -= 1
             bar.update(1)
             if remaining[task.shard] == 0:
                 entry = writer.commit()
                 # the sidecar is written last: its presence marks the shard finished (resume skips it)
-                atomic_write_json(out / f"{entry['name']}.json", {**entry, "skipped": skipped})
+                atomic_write_json(out / f"{entry['name']}.json", {**entry, "skipped": skipped, "short": short})
                 writer = None
     finally:
         bar.close()
         if writer is not None:
             writer.__exit__(None, None, None)
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if hasattr(results, "close"):
+            results.close()
+
+
+def _ordered_results(jobs: list[tuple], workers: int) -> Iterator[tuple]:
+    """``_process`` of every job in ``workers`` processes, in job order; survives workers that die.
+
+    When a worker dies (killed, out of memory, a decoder crash) the pool breaks and every job it had not
+    finished is suspect: each is retried once, alone in a fresh process. A job whose lone process dies too
+    comes back as skipped with the reason; the others come back as usual, and a new pool goes on.
+    """
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    window = 4 * workers  # jobs in flight ahead of the one being written (bounds the bytes held in memory)
+    pending: dict[int, Future] = {}
+    submitted = 0
+    executor = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        for index in range(len(jobs)):
+            while submitted < len(jobs) and submitted < index + window:
+                pending[submitted] = executor.submit(_process_star, jobs[submitted])
+                submitted += 1
+            try:
+                result = pending[index].result()
+            except BrokenProcessPool:
+                executor.shutdown(wait=True, cancel_futures=True)
+                suspects = sorted(i for i, f in pending.items()
+                                  if not f.done() or f.cancelled() or f.exception() is not None)
+                logger.warning("a reader process died; retrying its %d unfinished video(s) one at a time: %s",
+                               len(suspects), ", ".join(jobs[i][0].source for i in suspects[:10]))
+                for i in suspects:
+                    pending[i] = Future()
+                    pending[i].set_result(_run_alone(jobs[i], context))
+                executor = ProcessPoolExecutor(workers, mp_context=context)
+                result = pending[index].result()
+            del pending[index]
+            yield result
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _alone(job: tuple, connection: Any) -> None:
+    connection.send(_process_star(job))
+    connection.close()
+
+
+def _run_alone(job: tuple, context: Any) -> tuple:
+    """``_process(job)`` in a process of its own: its result, or a skip naming how the process died."""
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_alone, args=(job, send), daemon=True)
+    process.start()
+    send.close()
+    try:
+        result = receive.recv()
+    except EOFError:  # the process died before sending
+        result = None
+    finally:
+        receive.close()
+    process.join()
+    if result is not None:
+        return result
+    code = process.exitcode
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    task = job[0]
+    logger.warning("%s: the reader process died again (%s): skipped", task.source, how)
+    return task, None, f"the reader process died while reading it ({how}), also when retried alone"
 
 
 def _finish(plan: list[list[_Task]], out: Path, classes: list[str] | None, options: ShardOptions,
             written: int) -> WriteReport:
-    shards, skipped = [], []
+    shards, skipped, short = [], [], []
     for shard in plan:
         sidecar = json.loads((out / f"{_shard_name(options, shard[0].shard)}.json").read_text())
         skipped.extend(sidecar.pop("skipped"))
+        short.extend(sidecar.pop("short", []))
         shards.append(sidecar)
     manifest = build_manifest(shards, classes=classes, skipped=skipped, options=asdict(options))
+    manifest["short_videos"] = short  # kept, but with fewer frames than their source header claims
     atomic_write_json(out / MANIFEST, manifest)
     atomic_write_bytes(out / "skipped.txt", "".join(f"{s['source']}\t{s['reason']}\n" for s in skipped).encode())
     if skipped:
         logger.warning("skipped %d of %d videos (listed in %s):\n%s", len(skipped), sum(len(s) for s in plan),
                        out / "skipped.txt", "\n".join(f"  {s['source']}: {s['reason']}" for s in skipped[:20]))
-    return WriteReport(out, manifest["num_samples"], len(shards), written, skipped, manifest)
+    if short:
+        logger.warning("%d re-encoded video(s) hold fewer frames than their source header claims (manifest.json "
+                       "short_videos)", len(short))
+    return WriteReport(out, manifest["num_samples"], len(shards), written, skipped, manifest, short)
 
 
 # ---------------------------------------------------------------------------------------------------------------
