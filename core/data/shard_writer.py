@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.cli import ArgumentParser, UserError, check_range, one_line, run_cli
 from core.data.shards import (
     MANIFEST,
     VIDEO_EXTENSIONS,
@@ -72,7 +73,10 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", str(text))
     if not match or match.group(2).upper() not in _SIZE_UNITS:
         raise ValueError(f"cannot parse size {text!r}; write e.g. 1GB, 500MB or 2GiB")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+    try:
+        return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+    except (ValueError, OverflowError):
+        raise ValueError(f"cannot parse size {text!r}; write e.g. 1GB, 500MB or 2GiB") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -80,24 +84,12 @@ def parse_size(text: str) -> int:
 
 
 def read_class_list(source: str | os.PathLike) -> list[str]:
-    """Class names in id order from a CSV ``id,name`` file, a one-name-per-line text file, or a catalog list
-    ``<dataset>[:<list>]`` (``ucf101``, ``ucf101:novel``, ``kinetics600:zs_split1``)."""
-    path = Path(source)
-    if not path.exists():
-        from core.data import catalog
+    """Class names in id order: a CSV ``id,name`` file, a one-name-per-line text file, a JSON list, or a catalog
+    list ``<dataset>[:<list>]`` (``ucf101``, ``ucf101:novel``, ``kinetics600:zs_split1``); see
+    :func:`core.io.read_class_list`."""
+    from core.io import read_class_list as read
 
-        name, _, which = str(source).partition(":")
-        if name in catalog.list_datasets():
-            return catalog.class_names(name, which or "all")
-        raise FileNotFoundError(f"class list {str(source)!r} is neither a file nor a catalog list "
-                                f"(<dataset>[:<list>], datasets: {', '.join(catalog.list_datasets())})")
-    text = path.read_text(encoding="utf-8-sig")
-    first = text.splitlines()[0] if text.strip() else ""
-    if first.replace(" ", "").lower().startswith("id,name"):
-        from core.data.catalog import read_label_csv
-
-        return read_label_csv(path)
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return read(source)
 
 
 @dataclass(frozen=True)
@@ -119,8 +111,14 @@ def _index_by_stem(root: Path) -> dict[str, str]:
 
 
 def _read_list(path: Path) -> str:
-    data = path.read_bytes()
-    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8-sig")
+    try:
+        data = path.read_bytes()
+        return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8-sig")
+    except (OSError, EOFError) as error:  # unreadable, or a broken .gz
+        raise ValueError(f"cannot read annotation file {path} ({one_line(error)}); check the file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"annotation file {path} is not UTF-8 text; pass the annotation list (one video per "
+                         f"line), not a video or an archive") from None
 
 
 def _detect_format(path: Path) -> str:
@@ -140,30 +138,50 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike, list_forma
     """Entries of an annotation file (formats in the module docstring; plain or ``.gz``), in file order."""
     path, root = Path(path), Path(root)
     if not path.is_file():
-        raise FileNotFoundError(f"annotation file {path} does not exist")
+        raise FileNotFoundError(f"annotation file {path} does not exist (or is not a file); check --list")
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root {root} is not a directory; pass the folder the listed paths are relative to")
     list_format = _detect_format(path) if list_format == "auto" else list_format
     text = _read_list(path)
     entries: list[Entry] = []
     if list_format == "kinetics-csv":
         index = _index_by_stem(root)
-        for row in csv.DictReader(text.splitlines()):
-            stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+        reader = csv.DictReader(text.splitlines())
+        missing = {"label", "youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: the Kinetics CSV lacks column(s) {', '.join(sorted(missing))}; expected the "
+                             f"official header label,youtube_id,time_start,time_end,split")
+        for number, row in enumerate(reader, start=2):
+            try:
+                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: line {number}: time_start/time_end must be numbers, got "
+                                 f"{row['time_start']!r}, {row['time_end']!r}") from None
+            stem = f"{row['youtube_id']}_{start:06d}_{end:06d}"
             entries.append(Entry(index.get(stem, stem), None, row["label"]))
         return entries
     if list_format == "t2l":
         index = _index_by_stem(root)
-        for line in filter(str.strip, text.splitlines()):
-            directory, _, label = line.rsplit(maxsplit=2)
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.rsplit(maxsplit=2)
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].lstrip("-").isdigit():
+                raise ValueError(f"{path}: line {number} {line.strip()!r} is not '<frames_dir> <num_frames> <label>' "
+                                 f"(T2L format); fix the line or pass --list-format")
+            directory, _, label = parts
             stem = Path(directory.rstrip("/")).name
             stem = stem.rsplit(".", 1)[0] if stem.rsplit(".", 1)[-1].lower() in VIDEO_EXTENSIONS else stem
             entries.append(Entry(index.get(stem, stem), int(label)))
         return entries
     if list_format != "path-label":
         raise ValueError(f"unknown list format {list_format!r}; choose auto, path-label, t2l or kinetics-csv")
-    for line in filter(str.strip, text.splitlines()):
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2:
-            raise ValueError(f"{path}: line {line!r} is not '<relative/path> <label>'")
+            raise ValueError(f"{path}: line {number} {line.strip()!r} is not '<relative/path> <label>'; fix the line")
         source, label = parts
         entries.append(Entry(source, int(label)) if label.lstrip("-").isdigit() else Entry(source, None, label))
     return entries
@@ -547,7 +565,7 @@ def _finish(plan: list[list[_Task]], out: Path, classes: list[str] | None, optio
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="chronoclip-shards", description=__doc__.replace("``", "`"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder the video paths are relative to")
@@ -570,12 +588,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point (``chronoclip-shards``); returns the exit status."""
+def _check_args(args: argparse.Namespace) -> None:
+    """Out-of-range values are errors, never silently replaced."""
+    if not args.reencode and (args.short_side or args.fps or args.keyint):
+        raise UserError("--short-side/--fps/--keyint need --reencode; add --reencode or drop them")
+    check_range("--max-per-shard", args.max_per_shard, minimum=1)
+    check_range("--workers", args.workers, minimum=0)
+    check_range("--short-side", args.short_side, minimum=2)
+    check_range("--keyint", args.keyint, minimum=1)
+    if args.fps is not None and not args.fps > 0:
+        raise UserError(f"--fps must be > 0, got {args.fps}")
+    if not args.timeout > 0:
+        raise UserError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if not args.prefix or not re.fullmatch(r"[A-Za-z0-9_\-]+", args.prefix):
+        raise UserError(f"--prefix {args.prefix!r} must be letters, digits, '_' or '-' (it names the shard files)")
+    if parse_size(args.shard_size) <= 0:
+        raise UserError(f"--shard-size must be > 0, got {args.shard_size!r}")
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not args.reencode and (args.short_side or args.fps or args.keyint):
-        raise SystemExit("--short-side/--fps/--keyint need --reencode")
+    _check_args(args)
+    if not Path(args.root).is_dir():
+        raise UserError(f"--root {args.root} is not a directory; pass the folder holding the videos")
     classes = read_class_list(args.classes) if args.classes else None
     if args.list:
         entries = read_annotation(args.list, args.root, args.list_format)
@@ -586,9 +622,16 @@ def main(argv: list[str] | None = None) -> int:
                            keyint=args.keyint, timeout=args.timeout)
     report = write_shards(entries, args.root, args.out, classes=classes, options=options, workers=args.workers,
                           progress=not args.no_progress, overwrite=args.overwrite)
-    logger.info("%d samples in %d shards at %s (%d written now, %d skipped; report: %s)", report.num_samples,
-                report.num_shards, report.out, report.written_shards, len(report.skipped), report.out / MANIFEST)
+    logger.info("%d samples in %d shards at %s (%d written now, %d skipped, %d short; report: %s)",
+                report.num_samples, report.num_shards, report.out, report.written_shards, len(report.skipped),
+                len(report.short), report.out / MANIFEST)
     return 0 if report.num_samples else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (``chronoclip-shards``); returns the exit status (0 done, 1 nothing written, 2 bad input:
+    one line on stderr; ``--debug`` shows the traceback)."""
+    return run_cli(_main, argv, prog="chronoclip-shards")
 
 
 if __name__ == "__main__":
