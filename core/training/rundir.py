@@ -294,6 +294,8 @@ class RunDir:
             ValueError: the directory holds files but no config.yaml, or results of a config whose learning
                 keys differ from ``config`` (the message lists them).
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"output directory {self.path} is a file; pick a new --output-dir")
         if not self.path.exists() or not any(self.path.iterdir()):
             return
         saved = self.saved_config()

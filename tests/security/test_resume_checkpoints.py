@@ -10,6 +10,7 @@ import logging
 import shutil
 
 import pytest
+
 from core.testing import load_from_bytes_payload, shell_payload, splice_payload
 from core.train import main
 from core.training.rundir import CheckpointDir, file_manifest
