@@ -17,18 +17,28 @@ Annotation formats (``--list-format``, detected from the file when ``auto``):
 * ``kinetics-csv``: the official Kinetics CSV ``label,youtube_id,time_start,time_end,split``; videos are
   found under ``--root`` by ``<youtube_id>_<start:06d>_<end:06d>``; labels are class names.
 * ``folders`` (no ``--list``): ``<root>/<class name>/<video>``; classes are the sorted folder names
-  unless ``--classes`` gives the order.
+  unless ``--classes`` gives the order. Videos directly under ``--root`` have no class: they are listed
+  as skipped with that reason.
 
 ``--classes`` is a CSV ``id,name``, a text file with one name per line, or a list of the catalog:
 ``<dataset>[:<list>]``, e.g. ``kinetics400``, ``ucf101:novel``, ``kinetics600:zs_split1``.
 
 Guarantees: samples keep the list order, and shard ``i`` always holds the same samples (the plan,
 by source size, is stored in ``plan.json``), so a run can be interrupted and restarted: finished
-shards are skipped. Every input that cannot be read or validated is left out and listed with its
-reason in ``manifest.json`` (``skipped``) and ``skipped.txt``. Frame counts are validated (see
-``core.data.decoding``). With ``--reencode`` each video is decoded and encoded again (H.264 mp4,
+shards are skipped; temporary files of a killed run are removed, and a lock keeps two runs out of one
+``--out``. Every input that cannot be read or validated is left out and listed with its reason in
+``manifest.json`` (``skipped``) and ``skipped.txt``. A reader process that dies (killed, out of memory, a
+decoder crash) does not stop the run: the videos it had not finished are retried once, each alone in a
+fresh process, and one whose process dies again is skipped with that reason. Frame counts are validated
+(see ``core.data.decoding``). With ``--reencode`` each video is decoded and encoded again (H.264 mp4,
 optional ``--short-side``/``--fps``/``--keyint``) for faster random access; the size target then
-applies to the source files.
+applies to the source files; a re-encoded video with fewer than 90 % of the frames its source header
+claims (a file cut short) is kept, warned about and listed in ``manifest.json`` (``short_videos``).
+All files are written atomically with the usual permissions (0644 under umask 022).
+
+Bad input (missing ``--root``, malformed ``--list`` lines, unknown ``--classes``, an ``--out`` that cannot
+be created, out-of-range values) ends with one line on stderr and exit code 2; ``--debug`` shows the
+traceback.
 """
 
 from __future__ import annotations
