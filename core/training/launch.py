@@ -177,18 +177,19 @@ def load_checkpoints_weights_only(engine: Any) -> None:
     from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
 
     current = engine.checkpoint_engine
-    if isinstance(current, _WeightsOnlyCheckpointEngine()):
+    if isinstance(current, _weights_only_engine_class()):
         return
     if type(current) is not TorchCheckpointEngine:
         raise ValueError(f"DeepSpeed checkpoint engine {type(current).__name__} is not supported: chronoclip "
                          f"resumes only through TorchCheckpointEngine (remove checkpoint engine options)")
-    current.__class__ = _WeightsOnlyCheckpointEngine()
+    current.__class__ = _weights_only_engine_class()
 
 
 _ENGINE_CLASS: list[type] = []
 
 
-def _WeightsOnlyCheckpointEngine() -> type:  # noqa: N802 (a class, built once DeepSpeed is imported)
+def _weights_only_engine_class() -> type:
+    """The engine subclass, defined on first use (DeepSpeed is imported lazily)."""
     if not _ENGINE_CLASS:
         from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
 
