@@ -77,9 +77,10 @@ def load_run_model(path: str | os.PathLike, *, map_location: str | torch.device 
     """
     from core.clip import build_clip
     from core.method import load_method
+    from core.serialization import load_weights
 
     file = _model_file(path)
-    payload = torch.load(file, map_location=map_location, weights_only=True)
+    payload = load_weights(file, map_location=map_location)  # weights only; a pickled payload is refused
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{file} is not a chronoclip run model (format {MODEL_FORMAT!r}); for the authors' "
                          f"checkpoints use core.load_official(method, path)")

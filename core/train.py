@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from core import config as cfg
-from core.method import UnknownMethodError
+from core.cli import ArgumentParser
 
 __all__ = ["main"]
 
@@ -28,7 +28,7 @@ logger = logging.getLogger("core.train")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m core.train", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a chronoclip method with DeepSpeed. With no data arguments it trains on the embedded "
                     "synthetic dataset with a tiny CLIP (minutes on a CPU) and prints base/novel top-1.",
@@ -75,7 +75,20 @@ def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
             method = _default_method()
         config = cfg.resolve_config(method, args.config, pairs)
     cfg.validate(config)
+    _check_data_keys(config)
     return config
+
+
+def _check_data_keys(config: dict) -> None:
+    """Data keys that would be ignored are errors: without training shards the run uses the synthetic dataset."""
+    data = config["data"]
+    if data.get("train_shards") is None:
+        ignored = [key for key in ("class_names", "val_shards", "val_class_names") if data.get(key)]
+        if ignored:
+            raise cfg.ConfigError(
+                f"{', '.join('data.' + k for k in ignored)} given without data.train_shards: the run would use the "
+                f"embedded synthetic dataset and ignore them; pass --train-shards too, or drop them")
+
 
 
 def _default_method() -> str:
@@ -115,8 +128,15 @@ def _print_summary(summary: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run ``core.train`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    0: done; 2: a configuration or input error (message on stderr); 143: stopped by SIGTERM after a checkpoint.
+    0: done; 2: a configuration or input error (one line on stderr, no traceback; ``--debug`` shows it);
+    143: stopped by SIGTERM after a checkpoint.
     """
+    from core.cli import run_cli
+
+    return run_cli(_main, argv, prog="core.train")
+
+
+def _main(argv: list[str]) -> int:
     args, rest = _parser().parse_known_args(argv)
     _setup_logging()
     if args.list_methods:
@@ -125,11 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, dist in list_methods().items():
             print(f"{name:<10} {dist}")
         return 0
-    try:
-        config = _resolve(args, rest)
-    except (cfg.ConfigError, ValueError, FileNotFoundError, UnknownMethodError) as err:
-        print(f"core.train: error: {err}", file=sys.stderr)
-        return 2
+    # bad input raises ValueError / FileNotFoundError / UnknownMethodError: run_cli makes it one line, exit 2
+    config = _resolve(args, rest)
     if args.print_config:
         print(cfg.dump_yaml(config), end="")
         return 0
@@ -138,12 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = Trainer(config, resume=args.resume)
     try:
-        try:
-            trainer.setup()
-        except (ValueError, FileNotFoundError) as err:
-            if int(os.environ.get("RANK", "0")) == 0:
-                print(f"core.train: error: {err}", file=sys.stderr)
-            return 2
+        trainer.setup()
         code = trainer.run()
         if trainer.summary is not None:
             _print_summary(trainer.summary)

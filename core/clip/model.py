@@ -87,7 +87,9 @@ def read_clip_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if _is_torchscript(path):
         state = torch.jit.load(str(path), map_location="cpu").state_dict()
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from core.serialization import load_weights
+
+        state = load_weights(path)  # torch.load(weights_only=True); a pickled payload is refused by name
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):

@@ -14,9 +14,10 @@ A sample ``<key>`` is two tar members: ``<key>.<ext>`` (the video file's bytes, 
      "per_class": {...}, "skipped": [{"source": ..., "reason": ...}, ...], "options": {...}}
 
 which carries the dataset size to the reader (exact evaluation needs it) and the report of every
-input that was skipped and why. Writes are atomic: a tar or JSON file is written under a temporary
-name in the same directory and renamed when complete, so a crash never leaves a half-written shard
-that looks finished.
+input that was skipped and why. Writes are atomic (``core.io``): a tar or JSON file is written under a
+temporary name in the same directory, fsync'ed, given the usual 0644 permissions and renamed when
+complete, so a crash never leaves a half-written shard that looks finished (the writer removes such
+temporary files when it restarts).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from core.io import _default_mode, atomic_write_bytes, atomic_write_json
 
 __all__ = [
     "FORMAT",
@@ -59,23 +62,6 @@ def sanitize_key(relative_path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_/\-]", "_", stem).strip("/") or "sample"
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
-
-
 class ShardTarWriter:
     """Writes one tar shard under a temporary name; :meth:`commit` renames it into place.
 
@@ -86,6 +72,7 @@ class ShardTarWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.fchmod(fd, _default_mode())  # 0644 under the usual umask, like every output (mkstemp gives 0600)
         self._file = os.fdopen(fd, "wb")
         self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.GNU_FORMAT)
         self.samples = 0
@@ -111,6 +98,8 @@ class ShardTarWriter:
     def commit(self) -> dict[str, Any]:
         """Close and rename into place; returns the shard's manifest entry."""
         self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self._tmp, self.path)
         self._tmp = None

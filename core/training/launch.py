@@ -26,7 +26,7 @@ from core.distributed import WorldInfo, world_info
 logger = logging.getLogger("core.train")
 
 __all__ = ["broadcast_object", "configure_file_logging", "detach_file_logging", "init_distributed",
-           "scalar_params_broadcast", "shutdown_distributed"]
+           "load_checkpoints_weights_only", "scalar_params_broadcast", "shutdown_distributed"]
 
 
 def _free_port() -> int:
@@ -159,3 +159,47 @@ def detach_file_logging() -> None:
         handler = _FILE_HANDLERS.pop()
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def load_checkpoints_weights_only(engine: Any) -> None:
+    """Make ``engine`` read its checkpoint files with ``torch.load(weights_only=True)`` (resume never unpickles).
+
+    DeepSpeed's ``TorchCheckpointEngine.load`` calls ``torch.load(weights_only=False)`` on every file of a
+    checkpoint (model states, ZeRO optimizer partitions), so a tampered run directory would run code on
+    resume. This engine's instance gets a subclass whose ``load`` goes through
+    :func:`core.serialization.load_weights` with the few DeepSpeed classes its checkpoints pickle
+    (``DEEPSPEED_CHECKPOINT_CLASSES``): anything else is refused with the file's name. Nothing global changes.
+
+    Raises:
+        ValueError: the engine uses another checkpoint engine (nebula, fast/decoupled writers), which
+            chronoclip does not configure and whose loading it cannot vouch for.
+    """
+    from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
+
+    current = engine.checkpoint_engine
+    if isinstance(current, _weights_only_engine_class()):
+        return
+    if type(current) is not TorchCheckpointEngine:
+        raise ValueError(f"DeepSpeed checkpoint engine {type(current).__name__} is not supported: chronoclip "
+                         f"resumes only through TorchCheckpointEngine (remove checkpoint engine options)")
+    current.__class__ = _weights_only_engine_class()
+
+
+_ENGINE_CLASS: list[type] = []
+
+
+def _weights_only_engine_class() -> type:
+    """The engine subclass, defined on first use (DeepSpeed is imported lazily)."""
+    if not _ENGINE_CLASS:
+        from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
+
+        from core.serialization import DEEPSPEED_CHECKPOINT_CLASSES, load_weights
+
+        class WeightsOnlyCheckpointEngine(TorchCheckpointEngine):
+            """``TorchCheckpointEngine`` whose ``load`` is ``load_weights`` with DeepSpeed's classes allowed."""
+
+            def load(self, path: str, map_location: Any = None) -> Any:
+                return load_weights(path, map_location, allow=DEEPSPEED_CHECKPOINT_CLASSES)
+
+        _ENGINE_CLASS.append(WeightsOnlyCheckpointEngine)
+    return _ENGINE_CLASS[0]

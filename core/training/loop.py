@@ -51,6 +51,7 @@ from core.training.launch import (
     configure_file_logging,
     detach_file_logging,
     init_distributed,
+    load_checkpoints_weights_only,
     scalar_params_broadcast,
     shutdown_distributed,
 )
@@ -61,7 +62,7 @@ from core.training.optim import (
     resolve_precision,
     trainable_summary,
 )
-from core.training.rundir import CheckpointDir, MetricsLog, RunDir, parse_resume
+from core.training.rundir import CheckpointDir, MetricsLog, RunDir, parse_resume, resume_tag
 from core.training.schedule import WarmupCosine
 
 __all__ = ["NonFiniteGuard", "TrainStep", "Trainer"]
@@ -176,7 +177,7 @@ class Trainer:
         run_dir = RunDir(path)
         run_dir.check_reuse(self.config)
         if resume is None:
-            tag = run_dir.checkpoints.latest()
+            tag = resume_tag(run_dir.checkpoints)
             if tag is not None:
                 resume = (str(run_dir.checkpoints.path), tag)
         return {"path": str(path), "resume": resume}
@@ -262,6 +263,7 @@ class Trainer:
         with scalar_params_broadcast(self.model):
             self.engine, self.optimizer, _, _ = deepspeed.initialize(model=TrainStep(self.model),
                                                                      optimizer=optimizer, config=ds_config)
+        load_checkpoints_weights_only(self.engine)  # resume never unpickles code from the run directory
         self.dtype = next(p.dtype for p in self.model.parameters())
 
     # ------------------------------------------------------------------------------------------- checkpoints

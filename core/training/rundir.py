@@ -12,12 +12,19 @@ Layout::
 Every file is written atomically (``core.io``: temporary name, fsync, rename); ``latest`` moves only after the
 checkpoint it names is complete on every rank, and older checkpoints are deleted only after that, so a
 kill at any moment leaves the previous checkpoint usable.
+
+``chronoclip.json``, written last and atomically, is also the checkpoint's manifest: the size and sha256 of
+every file DeepSpeed wrote. On resume :meth:`CheckpointDir.newest_intact` checks the checkpoints newest
+first against their manifests; a damaged one (a file deleted, truncated or changed) is reported by name
+and the newest intact one is used.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -30,10 +37,14 @@ import yaml
 from core import config as cfg
 from core.io import atomic_write_text
 
-__all__ = ["CheckpointDir", "MetricsLog", "ResumeTarget", "RunDir", "default_output_dir", "parse_resume"]
+__all__ = ["CheckpointDir", "MetricsLog", "ResumeTarget", "RunDir", "default_output_dir", "file_manifest",
+           "parse_resume", "resume_tag"]
 
 COMPLETE_MARKER = "chronoclip.json"
 TAG_PREFIX = "step_"
+DAMAGED_PREFIX = "damaged-"
+
+logger = logging.getLogger("core.train")
 
 
 def default_output_dir(method: str) -> Path:
@@ -60,12 +71,16 @@ def parse_resume(path: str | os.PathLike) -> ResumeTarget:
     """
     source = Path(path)
     if (source / "checkpoints").is_dir() or (source / "config.yaml").is_file():
-        return ResumeTarget(source, source / "checkpoints", CheckpointDir(source / "checkpoints").latest())
+        return ResumeTarget(source, source / "checkpoints", resume_tag(CheckpointDir(source / "checkpoints")))
     if source.parent.name == "checkpoints" and source.is_dir():
-        run = source.parent.parent
-        if source.name not in CheckpointDir(source.parent).complete_tags():
+        run, checkpoints = source.parent.parent, CheckpointDir(source.parent)
+        if source.name not in checkpoints.complete_tags():
             raise ValueError(f"checkpoint {source} is incomplete (no {COMPLETE_MARKER}); resume from the run "
                              f"directory {run} to take its newest complete checkpoint")
+        damage = checkpoints.damage(source.name)
+        if damage is not None:
+            raise ValueError(f"checkpoint {source} is damaged: {damage}. Resume from the run directory {run} to "
+                             f"take its newest intact checkpoint")
         return ResumeTarget(run, source.parent, source.name)
     raise FileNotFoundError(f"--resume {source}: not a run directory or a checkpoint (run/checkpoints/step_N)")
 
@@ -117,12 +132,76 @@ class CheckpointDir:
         return tags[-1] if tags else None
 
     def mark_complete(self, tag: str, info: Mapping[str, Any]) -> None:
-        """Record that ``tag`` is complete and point ``latest`` at it (rank 0, after a barrier)."""
-        atomic_write_text(self.path / tag / COMPLETE_MARKER, json.dumps(dict(info), indent=1))
+        """Record that ``tag`` is complete, with its manifest, and point ``latest`` at it (rank 0, after a barrier).
+
+        The manifest (``files``: size and sha256 of every file of the checkpoint) goes into the marker, which
+        is written last and atomically: a checkpoint with a marker was complete when it was written.
+        """
+        info = {**dict(info), "files": file_manifest(self.path / tag)}
+        atomic_write_text(self.path / tag / COMPLETE_MARKER, json.dumps(info, indent=1))
         atomic_write_text(self.path / "latest", tag + "\n")
 
     def marker(self, tag: str) -> dict[str, Any]:
         return json.loads((self.path / tag / COMPLETE_MARKER).read_text())
+
+    def damage(self, tag: str) -> str | None:
+        """What is wrong with checkpoint ``tag`` (None when it matches its manifest).
+
+        A checkpoint written before manifests existed (no ``files`` in its marker) is taken as it is.
+        """
+        folder = self.path / tag
+        try:
+            info = self.marker(tag)
+        except FileNotFoundError:
+            return f"{folder / COMPLETE_MARKER} is missing (the checkpoint never completed or was damaged)"
+        except (OSError, ValueError) as error:
+            return f"{folder / COMPLETE_MARKER} is unreadable ({error})"
+        files = info.get("files")
+        if not isinstance(files, dict):
+            return None
+        for name, expected in sorted(files.items()):
+            file = folder / name
+            if not file.is_file():
+                return f"{file} is missing"
+            size = file.stat().st_size
+            if size != expected.get("size"):
+                return f"{file} has {size} bytes, its manifest {expected.get('size')} (truncated or changed)"
+            if _sha256(file) != expected.get("sha256"):
+                return f"{file} does not match the sha256 of its manifest (changed after it was written)"
+        return None
+
+    def newest_intact(self) -> tuple[str | None, list[tuple[str, str]]]:
+        """The newest checkpoint that matches its manifest, and the newer ones that do not: ``[(tag, why)]``.
+
+        Candidates are the complete checkpoints and the one the ``latest`` pointer names (even when its
+        marker is gone), newest first.
+        """
+        candidates = set(self.complete_tags())
+        pointer = self.path / "latest"
+        if pointer.is_file():
+            named = pointer.read_text().strip()
+            if named.startswith(TAG_PREFIX) and "/" not in named:
+                candidates.add(named)
+        damaged = []
+        for tag in sorted(candidates, reverse=True):
+            problem = self.damage(tag)
+            if problem is None:
+                return tag, damaged
+            damaged.append((tag, problem))
+        return None, damaged
+
+    def set_aside(self, tag: str) -> Path | None:
+        """Rename a damaged checkpoint to ``damaged-<tag>`` (kept for inspection, ignored by resume and pruning)."""
+        folder = self.path / tag
+        if not folder.is_dir():
+            return None
+        target = self.path / f"{DAMAGED_PREFIX}{tag}"
+        suffix = 1
+        while target.exists():
+            target = self.path / f"{DAMAGED_PREFIX}{tag}~{suffix}"
+            suffix += 1
+        folder.rename(target)
+        return target
 
     def prune(self, keep_last: int) -> list[str]:
         """Delete all but the newest ``keep_last`` complete checkpoints and any incomplete one older than them.
@@ -140,6 +219,40 @@ class CheckpointDir:
                 shutil.rmtree(p, ignore_errors=True)
                 deleted.append(p.name)
         return deleted
+
+
+def resume_tag(checkpoints: CheckpointDir) -> str | None:
+    """The checkpoint to resume from: the newest intact one (None when the run has no checkpoint yet).
+
+    Damaged newer checkpoints are reported by name with a warning and set aside (``damaged-<tag>``).
+
+    Raises:
+        ValueError: there are checkpoints but none is intact (the message lists what is wrong with each).
+    """
+    tag, damaged = checkpoints.newest_intact()
+    if tag is None and damaged:
+        raise ValueError(f"no intact checkpoint in {checkpoints.path}: " + "; ".join(why for _, why in damaged) +
+                         ". Restore the files, or start the run again in a new --output-dir")
+    for bad, why in damaged:
+        moved = checkpoints.set_aside(bad)
+        logger.warning("checkpoint %s is damaged: %s. Resuming from the previous intact checkpoint %s%s", bad, why,
+                       tag, f"; the damaged one is kept as {moved}" if moved else "")
+    return tag
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_manifest(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"size", "sha256"}}`` of every file under ``folder`` except the marker."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != COMPLETE_MARKER}
 
 
 class RunDir:
@@ -174,6 +287,8 @@ class RunDir:
             ValueError: the directory holds files but no config.yaml, or results of a config whose learning
                 keys differ from ``config`` (the message lists them).
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"output directory {self.path} is a file; pick a new --output-dir")
         if not self.path.exists() or not any(self.path.iterdir()):
             return
         saved = self.saved_config()

@@ -10,12 +10,12 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from core.serialization import Opaque, safe_load
+from core.serialization import Opaque, UnsafeCheckpointError, safe_load
 
 
 def _module_with_classes() -> types.ModuleType:
     """A throw-away module standing in for yacs/mmengine: its classes exist only while pickling."""
-    module = types.ModuleType("fake_yacs.config")
+    module = types.ModuleType("yacs.config")
 
     class CfgNode(dict):
         pass
@@ -37,22 +37,28 @@ def _module_with_classes() -> types.ModuleType:
 
 def test_foreign_objects_become_inert_placeholders(tmp_path):
     module = _module_with_classes()
-    parent = types.ModuleType("fake_yacs")
+    parent = types.ModuleType("yacs")
     parent.config = module
-    sys.modules.update({"fake_yacs": parent, module.__name__: module})
+    saved = {name: sys.modules.get(name) for name in ("yacs", module.__name__)}
+    sys.modules.update({"yacs": parent, module.__name__: module})
     try:
         cfg = module.CfgNode(MODEL={"ARCH": "ViT-B/16"}, DATA={"NUM_FRAMES": 8})
         payload = {
             "model": OrderedDict(weight=torch.arange(6.0).view(2, 3), bias=torch.ones(2, dtype=torch.float16)),
             "config": cfg,
             "history": module.HistoryBuffer([1.0, 2.0]),
-            "exploit": module.Exploit(),
             "epoch": 7,
         }
         path = tmp_path / "ckpt.pth"
         torch.save(payload, path, pickle_protocol=2)
+        exploit = tmp_path / "exploit.pth"
+        torch.save({**payload, "exploit": module.Exploit()}, exploit, pickle_protocol=2)
     finally:
-        del sys.modules["fake_yacs"], sys.modules[module.__name__]
+        for name, old in saved.items():
+            if old is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
     if os.path.exists("/tmp/chronoclip-pwned"):
         os.remove("/tmp/chronoclip-pwned")
 
@@ -60,10 +66,12 @@ def test_foreign_objects_become_inert_placeholders(tmp_path):
     torch.testing.assert_close(loaded["model"]["weight"], torch.arange(6.0).view(2, 3))
     assert loaded["model"]["bias"].dtype == torch.float16
     assert loaded["epoch"] == 7
-    assert isinstance(loaded["config"], Opaque) and loaded["config"].qualname == "fake_yacs.config.CfgNode"
+    assert isinstance(loaded["config"], Opaque) and loaded["config"].qualname == "yacs.config.CfgNode"
     assert loaded["config"]["DATA"] == {"NUM_FRAMES": 8}
     assert loaded["history"].state == {"values": [1.0, 2.0]}
-    assert isinstance(loaded["exploit"], Opaque) and loaded["exploit"].qualname == "posix.system"
+    # a class of a data library is inert; a call to anything else stops the load, naming the file
+    with pytest.raises(UnsafeCheckpointError, match=r"exploit.pth holds code the project will not run .*posix"):
+        safe_load(exploit)
     assert not os.path.exists("/tmp/chronoclip-pwned")
 
 

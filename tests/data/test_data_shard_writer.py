@@ -141,5 +141,5 @@ def test_helpers():
         parse_size("lots")
     assert read_class_list("hmdb51")[:2] == ["brush hair", "cartwheel"]
     assert len(read_class_list("kinetics600:zs_split2")) == 160
-    with pytest.raises(FileNotFoundError, match="neither a file nor a catalog list"):
+    with pytest.raises(FileNotFoundError, match="not found"):
         read_class_list("no/such/list.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -35,7 +36,9 @@ def test_latest_skips_incomplete_and_prune_keeps_last(tmp_path):
     assert deleted == ["step_00000010", "step_00000025"]
     assert sorted(p.name for p in ckpts.path.iterdir() if p.is_dir()) == ["step_00000020", "step_00000030",
                                                                            "step_00000040"]
-    assert ckpts.marker("step_00000030") == {"step": 30, "world_size": 1}
+    marker = ckpts.marker("step_00000030")
+    assert marker["step"] == 30 and marker["world_size"] == 1
+    assert marker["files"] == {"weights": {"size": 1, "sha256": hashlib.sha256(b"x").hexdigest()}}  # manifest
 
 
 def test_run_dir_refuses_foreign_or_different_runs(tmp_path):
@@ -72,3 +75,24 @@ def test_nonfinite_guard_counts_and_aborts():
     assert (guard.in_a_row, guard.total) == (2, 3)
     with pytest.raises(RuntimeError, match="3 non-finite losses in a row at step 5 .*train.max_nonfinite=3"):
         guard.update(True, step=5)
+
+
+def test_manifest_detects_damage_and_resume_takes_the_newest_intact(tmp_path, caplog):
+    from core.training.rundir import resume_tag
+
+    ckpts = CheckpointDir(tmp_path / "checkpoints")
+    for step in (10, 20, 30):
+        _checkpoint(ckpts, step)
+    assert ckpts.newest_intact() == ("step_00000030", [])
+    (ckpts.path / "step_00000030" / "weights").write_text("")  # truncated
+    (ckpts.path / "step_00000020" / "weights").write_text("y")  # same size, other bytes
+    tag, damaged = ckpts.newest_intact()
+    assert tag == "step_00000010" and [t for t, _ in damaged] == ["step_00000030", "step_00000020"]
+    assert "has 0 bytes, its manifest 1" in damaged[0][1] and "sha256" in damaged[1][1]
+    assert resume_tag(ckpts) == "step_00000010"
+    assert "step_00000030 is damaged" in caplog.text and "step_00000020 is damaged" in caplog.text
+    assert sorted(p.name for p in ckpts.path.iterdir() if p.is_dir()) == [
+        "damaged-step_00000020", "damaged-step_00000030", "step_00000010"]
+    (ckpts.path / "step_00000010" / "weights").unlink()
+    with pytest.raises(ValueError, match=r"no intact checkpoint in .*step_00000010/weights is missing"):
+        resume_tag(ckpts)
