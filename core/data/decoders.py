@@ -70,7 +70,7 @@ class DecodeTimeout(DecodeError):
     """A decoding call that did not finish within its time bound."""
 
 
-class DecoderUnavailable(RuntimeError):
+class DecoderUnavailable(ValueError):
     """The chosen decoder backend cannot run here; the message says how to install it or what to choose instead."""
 
 
