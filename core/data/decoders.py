@@ -85,8 +85,12 @@ class FrameReader(Protocol):
 def first_line(error: BaseException) -> str:
     """The informative first line of a decoder's exception (decord's build-path prefixes removed)."""
     text = str(error).strip().splitlines()
-    # decord prefixes its messages with "[hh:mm:ss] /build/path/file.cc:NN: "; keep the part that says why
-    return re.sub(r"^(\[[\d:]+\] \S+:\d+: )+", "", text[0])[:200] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    # decord prefixes its messages with "[hh:mm:ss] /build/path/file.cc:NN: ", torchcodec with
+    # "function, /build/path/file.cpp:NN, "; keep the part that says why
+    line = re.sub(r"^(\[[\d:]+\] \S+:\d+: )+", "", text[0])
+    return re.sub(r"^\w+, \S+:\d+, ", "", line)[:200]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -196,12 +200,17 @@ class _DecordReader:
         try:
             frames = self._reader.get_batch(list(indices)).asnumpy()
         except Exception as error:  # decord raises DECORDError and plain RuntimeError from the C side
-            raise DecodeError(f"decord failed to decode frames: {first_line(error)}") from None
-        if frames.shape[-1] != 3:  # decord mis-strides some narrow frames (e.g. 48 px wide) as 4 or 6 "channels"
-            raise DecodeError(f"decord returned {frames.shape[-1]}-channel frames for a {frames.shape[2]}x"
-                              f"{frames.shape[1]} video (a decord bug with some narrow widths); decode it with "
-                              f"data.decoder=pyav or torchcodec")
+            hint = _NARROW if "DECORDArrayCopyFromTo" in str(error) else ""
+            raise DecodeError(f"decord failed to decode frames: {first_line(error)}{hint}") from None
+        if frames.shape[-1] != 3:
+            raise DecodeError(f"decord returned {frames.shape[-1]}-channel frames for a {frames.shape[2]} px wide "
+                              f"video{_NARROW}")
         return frames
+
+
+# decord pads the rows of some narrow frames (e.g. 16, 24 or 48 px wide) and then reports them as 4 or 6 "channels"
+# (one frame) or fails to copy them (several frames)
+_NARROW = " (a decord bug with some narrow frame widths); decode it with data.decoder=pyav or torchcodec"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -215,14 +224,13 @@ class _PyAVReader:
     def __init__(self, source: Source):
         import av
 
-        self._av = av
         try:
             self._container = av.open(_as_file(source), mode="r")
-        except (av.error.FFmpegError, OSError, ValueError) as error:
+        except Exception as error:  # av.error.FFmpegError, OSError, ValueError on broken input
             raise DecodeError(f"pyav cannot open the video: {first_line(error)}") from None
         try:
-            if not self._container.streams.video:
-                raise DecodeError("pyav cannot open the video: no video stream")
+            if not self._container.streams.video or self._container.streams.video[0].codec_context is None:
+                raise DecodeError("pyav cannot open the video: no decodable video stream")
             self._stream = stream = self._container.streams.video[0]
             stream.thread_type = "NONE"
             stream.codec_context.thread_count = 1
@@ -235,7 +243,10 @@ class _PyAVReader:
                 pts.append(stamp)
                 if packet.is_keyframe:
                     keyframes.append(stamp)
-        except av.error.FFmpegError as error:
+        except DecodeError:
+            self.close()
+            raise
+        except Exception as error:  # av.error.FFmpegError and the odd AttributeError of a half-read header
             self.close()
             raise DecodeError(f"pyav cannot read the container: {first_line(error)}") from None
         self._indexed = None not in pts
@@ -281,7 +292,6 @@ class _PyAVReader:
         return None, None
 
     def get_batch(self, indices: Sequence[int]) -> np.ndarray:
-        av = self._av
         out = []
         try:
             for index in indices:
@@ -306,7 +316,9 @@ class _PyAVReader:
                     raise DecodeError(f"pyav failed to decode frames: frame {int(index)} of {len(self)} is missing "
                                       f"(corrupt or truncated stream)")
                 out.append(frame.to_ndarray(format="rgb24"))
-        except av.error.FFmpegError as error:
+        except DecodeError:
+            raise
+        except Exception as error:  # av.error.FFmpegError, and anything else a broken stream provokes
             self._frames = None
             raise DecodeError(f"pyav failed to decode frames: {first_line(error)}") from None
         if not out:
