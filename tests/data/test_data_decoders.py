@@ -255,3 +255,16 @@ def test_unusable_backend_says_how_to_install_it(fresh_decoder_state):
     assert "data.decoder=pyav" in str(info.value)
     with pytest.raises(ValueError, match="unknown video decoder 'opencv'; choose one of decord, pyav, torchcodec"):
         resolve_decoder("opencv")
+
+
+def test_predict_reads_files_with_every_backend(tmp_path):
+    from core.predict import read_clip
+
+    path = tmp_path / "clip.mkv"
+    path.write_bytes(project_video("vfr-h264-mkv"))
+    views = {backend: read_clip(path, num_frames=8, input_size=32, mean=(0, 0, 0), std=(1, 1, 1), clips=2,
+                                decoder=backend) for backend in AVAILABLE}
+    reference = views[AVAILABLE[0]]
+    assert reference.shape == (2, 8, 3, 32, 32)
+    for backend, value in views.items():
+        assert (value - reference).abs().mean() <= 1 / 255, backend
