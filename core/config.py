@@ -89,6 +89,8 @@ SCHEMA: dict[str, Key] = {
     "data.num_workers": Key(4, "data-loader worker processes per rank"),
     "data.shuffle_buffer": Key(64, "training sample-shuffle buffer (encoded samples per worker)"),
     "data.decode_timeout": Key(30.0, "seconds allowed to decode one sample"),
+    "data.decoder": Key("decord", "video decoder: decord (falls back to pyav when it cannot be imported), pyav or "
+                                  "torchcodec (core.data.decoders)"),
     "data.train_size": Key(None, "training samples per epoch; null: from the shards' manifest"),
     "optim.lr": Key(8.0e-6, "base learning rate (methods scale some groups, e.g. 10x for new modules)"),
     "optim.weight_decay": Key(0.001, "AdamW weight decay (groups the method exempts get 0)"),
@@ -109,6 +111,8 @@ SCHEMA: dict[str, Key] = {
     "train.seed": Key(1024, "base seed (model init, data order, augmentation)"),
     "train.max_steps": Key(None, "stop after this many optimizer steps (the schedule still spans all epochs)"),
     "train.max_nonfinite": Key(10, "abort after this many non-finite losses in a row (each one is skipped)"),
+    "train.data_wait_warn": Key(0.3, "warn when waiting for data takes more than this share of a logging window's "
+                                     "step time (0-1; null: never)"),
     "eval.batch_size": Key(16, "evaluation clips per forward on one rank"),
     "eval.every_epochs": Key(0, "validate every N epochs during training (0: only at the end)"),
     "checkpoint.every_steps": Key(500, "DeepSpeed checkpoint every N optimizer steps (and at the end)"),
@@ -120,7 +124,8 @@ SCHEMA: dict[str, Key] = {
 }
 
 # Keys a resumed run may change (they steer the run, not what is learnt).
-RUNTIME_KEYS = {"output_dir", "train.max_steps", "data.num_workers", "data.decode_timeout", "eval.batch_size",
+RUNTIME_KEYS = {"output_dir", "train.max_steps", "data.num_workers", "data.decode_timeout", "data.decoder",
+                "train.data_wait_warn", "eval.batch_size",
                 "eval.every_epochs", "checkpoint.every_steps", "checkpoint.keep_last", "log.every_steps",
                 "log.tensorboard", "log.sample_keys"}
 
@@ -431,6 +436,9 @@ def validate(config: Mapping[str, Any], *, check_method: bool = True) -> None:
     _number(config, "train.max_steps", minimum=1, integer=True, allow_none=True)
     _number(config, "data.train_size", minimum=1, integer=True, allow_none=True)
     _number(config, "data.decode_timeout", minimum=0, strict=True, allow_none=True)
+    _number(config, "train.data_wait_warn", minimum=0, allow_none=True)
+    _check(config["data"]["decoder"] in ("decord", "pyav", "torchcodec"),
+           f"data.decoder must be decord, pyav or torchcodec, got {config['data']['decoder']!r}")
     _number(config, "optim.lr", minimum=0, strict=True)
     _number(config, "optim.weight_decay", minimum=0)
     _number(config, "optim.eps", minimum=0, strict=True)

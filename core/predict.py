@@ -9,7 +9,8 @@
 file (zero-shot CLIP); otherwise the authors' released checkpoint of ``--method`` (converted by the method's
 ``load_official``; ``--clip`` is passed to converters that need OpenAI's CLIP file, e.g. TC-CLIP).
 
-Any file decord can read works (mp4, avi, mkv, webm, mov, ...); a folder is searched recursively for
+Any file the decoder can read works (mp4, avi, mkv, webm, mov, ...; ``--decoder`` decord, the default, pyav or
+torchcodec: ``core.data.decoders``); a folder is searched recursively for
 video files and processed with a progress bar. A file that cannot be decoded is reported on stderr and
 skipped; the exit status is 1 only when no video could be classified.
 
@@ -110,39 +111,23 @@ def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 def read_clip(path: str | os.PathLike, *, num_frames: int, input_size: int, mean: Sequence[float],
               std: Sequence[float], clips: int = 1, crops: int = 1, sampling: str = "segment_center",
-              seed: int = 0, timeout: float | None = 60.0) -> torch.Tensor:
+              seed: int = 0, timeout: float | None = 60.0, decoder: str = "decord") -> torch.Tensor:
     """Decode, sample and transform one video file into ``(V, T, 3, S, S)`` normalised views (crop-major).
 
     Raises:
         core.data.decoding.DecodeError: the file cannot be decoded (or decoding exceeds ``timeout`` s).
     """
-    from core.data.decoding import DecodeError, run_bounded
+    from core.data.decoding import read_frames
     from core.data.sampling import get_sampler, is_random, sample_views
     from core.data.transforms import EvalTransform
 
-    def decode() -> torch.Tensor:
-        import decord
-
-        try:
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-        except Exception as error:  # decord raises DECORDError or RuntimeError for anything it cannot open
-            raise DecodeError(f"decord cannot open it: {str(error).strip().splitlines()[0][:200]}") from None
-        available = len(reader)
-        if available <= 0:
-            raise DecodeError("no decodable frames")
+    def indices(available: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         if clips == 1 and not is_random(sampling):
-            index = get_sampler(sampling)(available, num_frames, rng)[None]
-        else:
-            index = sample_views(sampling, available, num_frames, clips, rng)
-        unique, inverse = np.unique(index, return_inverse=True)
-        try:
-            frames = torch.from_numpy(reader.get_batch(unique.tolist()).asnumpy())
-        except Exception as error:
-            raise DecodeError(f"decord failed to decode frames: {str(error).strip().splitlines()[0][:200]}") from None
-        return frames[torch.from_numpy(inverse.reshape(-1))].reshape(*index.shape, *frames.shape[1:])
+            return get_sampler(sampling)(available, num_frames, rng)[None]
+        return sample_views(sampling, available, num_frames, clips, rng)
 
-    frames = run_bounded(decode, timeout, f"decoding {path}")  # (clips, T, H, W, 3) uint8
+    frames = read_frames(str(path), indices, timeout=timeout, decoder=decoder).frames  # (clips, T, H, W, 3) uint8
     transform = EvalTransform(input_size, tuple(mean), tuple(std), num_crops=crops)
     views = torch.stack([transform(clip) for clip in frames])  # (clips, crops, T, 3, S, S)
     return views.transpose(0, 1).flatten(0, 1)
@@ -180,7 +165,8 @@ def _is_run_model(path: Path) -> bool:
 
 def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, top_k: int = 5,
                     views: tuple[int, int] = (1, 1), frames: int | None = None, device: str = "cpu",
-                    descriptions: dict[str, str] | None = None, progress: bool = False) -> list[Prediction]:
+                    descriptions: dict[str, str] | None = None, progress: bool = False,
+                    decoder: str = "decord") -> list[Prediction]:
     """Top-k labels with probabilities for each video; undecodable videos come back with ``error`` set."""
     from tqdm import tqdm
 
@@ -212,7 +198,7 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
     for path in tqdm(videos, desc="videos", unit="video", disable=not progress):
         try:
             clip = read_clip(path, num_frames=int(num_frames), input_size=input_size_of(model), mean=model.input_mean,
-                             std=model.input_std, clips=clips, crops=crops, sampling=sampling)
+                             std=model.input_std, clips=clips, crops=crops, sampling=sampling, decoder=decoder)
         except DecodeError as error:
             print(f"skipping {path}: {error}", file=sys.stderr)
             out.append(Prediction(str(path), error=str(error)))
@@ -241,12 +227,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default 8/16)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
+                        help="video decoder (default decord; pyav when decord cannot be imported)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    from core.data.decoders import resolve_decoder
     from evaluation.sources import parse_options
     from evaluation.texts import read_description_file
 
@@ -259,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
                                 num_frames=args.frames)
         descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
+        decoder = resolve_decoder(args.decoder)  # an unusable backend is a clear error (or decord -> pyav)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -269,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = any(Path(v).is_dir() for v in args.videos)
     results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(int(clips), int(crops)),
                               frames=args.frames, device=device, descriptions=descriptions,
-                              progress=folder or len(videos) > 1)
+                              progress=folder or len(videos) > 1, decoder=decoder)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -83,6 +83,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     rn = parser.add_argument_group("running")
     rn.add_argument("--batch-size", type=int, default=8, help="videos per batch (default 8)")
     rn.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    rn.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
+                    help="video decoder (default decord; pyav when decord cannot be imported)")
     rn.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     rn.add_argument("--seed", type=int, default=0, help="seed of the random multi-view clips (default 0)")
     rn.add_argument("--output-dir", help="report folder (default reports/<protocol>-<method>-<time>)")
@@ -362,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     entries = build_entries(args, protocol)
     groups = eval_sets_from_args(args, protocol)
     options = RunOptions(device=device, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed,
+                         decoder=args.decoder,
                          descriptions_file=args.descriptions, progress=not args.quiet, rank=rank, world_size=world)
     results = run_protocol(entries, groups, options)
     summary = summarize(protocol, entries, groups, results)

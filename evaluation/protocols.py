@@ -50,6 +50,7 @@ class RunOptions:
     device: str = "cpu"
     batch_size: int = 8
     num_workers: int = 0
+    decoder: str = "decord"  # core.data.decoders backend
     seed: int = 0
     descriptions_file: str | None = None
     progress: bool = True
@@ -112,7 +113,7 @@ def evaluate_set(entry: Entry, eval_set: EvalSet, options: RunOptions) -> SetRes
         eval_set.shards, train=False, num_frames=settings.frames, input_size=input_size_of(model),
         mean=model.input_mean, std=model.input_std, batch_size=options.batch_size, sampling=settings.sampling,
         views=(settings.clips, settings.crops), num_workers=options.num_workers, seed=options.seed,
-        rank=options.rank, world_size=options.world_size)
+        rank=options.rank, world_size=options.world_size, decoder=options.decoder)
     total = loader.num_batches
     preds = run_classifier(
         model, loader, texts, aggregation=settings.aggregation, label_map=eval_set.label_map, device=options.device,

@@ -1,15 +1,16 @@
-"""Bounded video decoding from in-memory bytes with decord (reading) and PyAV (validation).
+"""Bounded video decoding from in-memory bytes (reading: the chosen backend; validation: PyAV).
 
-Three decord traps shape this module:
+The backends (decord, PyAV, torchcodec) live in ``core.data.decoders``; every function here takes
+``decoder=`` (a backend name, default ``decord``). Three decoder traps shape this module:
 
 * **Thread oversubscription.** decord's default decoder thread count is "all cores"; inside N
-  loader workers that is N x cores threads fighting for the CPU. Every reader here opens with
-  ``num_threads=1`` (the workers are the parallelism).
+  loader workers that is N x cores threads fighting for the CPU. Every reader opens with one
+  thread (the workers are the parallelism).
 * **Over-reported frame counts hang ``get_batch``.** A container whose header claims more frames
   than it holds makes decord seek past the end, which can loop forever. The shard writer stores a
-  *validated* count (frames PyAV actually decodes, capped by decord's own count) in each sample's
+  *validated* count (frames PyAV actually decodes, capped by the backend's own count) in each sample's
   JSON; :func:`read_frames` never asks for an index at or past it. As a second line of defence
-  every decord call runs under a watchdog (:func:`run_bounded`): past ``timeout`` seconds the call
+  every decoder call runs under a watchdog (:func:`run_bounded`): past ``timeout`` seconds the call
   is abandoned and :class:`DecodeTimeout` is raised, so one bad file costs seconds, not a worker.
   (A C call cannot be killed from Python; the abandoned thread is left to finish or spin on its own,
   and the count of such threads is logged so a run that leaks many says so.)
@@ -25,7 +26,6 @@ import io
 import logging
 import os
 import queue
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +34,23 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from core.data.decoders import (
+    DEFAULT_DECODER,
+    DecodeError,
+    DecoderUnavailable,
+    DecodeTimeout,
+    FrameReader,
+    Source,
+    first_line,
+    open_video,
+)
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DecodeError",
     "DecodeTimeout",
     "DecodedFrames",
+    "DecoderUnavailable",
     "VideoInfo",
     "count_decodable_frames",
     "open_reader",
@@ -51,14 +63,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0  # seconds for one decord/PyAV call; a 10 s Kinetics clip decodes in well under 1 s
 _T = TypeVar("_T")
-
-
-class DecodeError(RuntimeError):
-    """A video that cannot be decoded (corrupt bytes, no video stream, no frames)."""
-
-
-class DecodeTimeout(DecodeError):
-    """A decoding call that did not finish within its time bound."""
 
 
 class _Watchdog:
@@ -128,7 +132,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
-    reported_frames: int  # decord's count from the container index (may exceed num_frames)
+    reported_frames: int  # the decoder's count from the container index (may exceed num_frames)
     corrupt_packets: int = 0  # packets PyAV could not decode (decord may return repeated frames for them)
 
 
@@ -140,34 +144,25 @@ class DecodedFrames:
     duplicates: int  # distinct requested indices whose frame is byte-identical to the previous one
 
 
-def open_reader(data: bytes, *, num_threads: int = 1):
-    """decord ``VideoReader`` over in-memory bytes (single decoder thread: see the module docstring)."""
-    import decord  # imported here so that importing core.data does not load libavcodec in every process
-
-    try:
-        return decord.VideoReader(io.BytesIO(data), ctx=decord.cpu(0), num_threads=num_threads)
-    except Exception as error:  # DECORDError, or RuntimeError when the bytes are not a container at all
-        raise DecodeError(f"decord cannot open the video: {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    # decord prefixes its messages with "[hh:mm:ss] /build/path/file.cc:NN: "; keep the part that says why
-    return re.sub(r"^(\[[\d:]+\] \S+:\d+: )+", "", text[0])[:200] if text else type(error).__name__
+def open_reader(data: Source, *, decoder: str = DEFAULT_DECODER) -> FrameReader:
+    """A one-thread reader of backend ``decoder`` over in-memory bytes or a path (``core.data.decoders``)."""
+    return open_video(data, decoder)
 
 
 def read_frames(
-    data: bytes, indices: np.ndarray | Callable[[int], np.ndarray], *, num_frames: int | None = None,
-    timeout: float | None = DEFAULT_TIMEOUT,
+    data: Source, indices: np.ndarray | Callable[[int], np.ndarray], *, num_frames: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT, decoder: str = DEFAULT_DECODER,
 ) -> DecodedFrames:
     """Decode only the frames at ``indices`` (any shape, any order, repeats allowed).
 
     Args:
-        data: the encoded video file.
-        indices: frame indices into ``[0, n)``, where ``n`` is decord's frame count capped by ``num_frames``;
+        data: the encoded video file (bytes), or its path.
+        indices: frame indices into ``[0, n)``, where ``n`` is the decoder's frame count capped by ``num_frames``;
             or a function ``n -> indices`` (a sampler), called once ``n`` is known.
-        num_frames: the validated frame count stored at shard-writing time; ``None`` trusts decord.
+        num_frames: the validated frame count stored at shard-writing time; ``None`` trusts the decoder.
         timeout: seconds for the whole open + seek + decode; ``None`` for no bound.
+        decoder: backend name (``decord``, ``pyav``, ``torchcodec``), resolved by the caller
+            (``core.data.decoders.resolve_decoder``).
 
     Returns:
         ``DecodedFrames`` with frames of shape ``indices.shape + (H, W, 3)``.
@@ -177,25 +172,21 @@ def read_frames(
     """
 
     def work() -> DecodedFrames:
-        reader = open_reader(data)
+        reader = open_reader(data, decoder=decoder)
         available = len(reader) if num_frames is None else min(len(reader), int(num_frames))
         if available <= 0:
             raise DecodeError("the video has no decodable frames")
         index = np.asarray(indices(available) if callable(indices) else indices, dtype=np.int64)
         return _read(reader, index, available)
 
-    return run_bounded(work, timeout, "decord read")
+    return run_bounded(work, timeout, f"{decoder} read")
 
 
-def _read(reader, indices: np.ndarray, available: int) -> DecodedFrames:
+def _read(reader: FrameReader, indices: np.ndarray, available: int) -> DecodedFrames:
     if indices.size and (indices.min() < 0 or indices.max() >= available):
         raise DecodeError(f"frame index {int(indices.max())} out of range for {available} frames")
     unique, inverse = np.unique(indices, return_inverse=True)
-    try:
-        batch = reader.get_batch(unique.tolist()).asnumpy()
-    except Exception as error:  # decord raises DECORDError and plain RuntimeError from the C side
-        raise DecodeError(f"decord failed to decode frames: {_first_line(error)}") from None
-    frames = torch.from_numpy(batch)
+    frames = torch.from_numpy(np.ascontiguousarray(reader.get_batch(unique.tolist())))
     dups = sum(torch.equal(frames[k], frames[k - 1]) for k in range(1, len(unique)))
     return DecodedFrames(frames[torch.from_numpy(inverse.reshape(-1))].reshape(*indices.shape, *frames.shape[1:]),
                          int(dups))
@@ -222,34 +213,34 @@ def count_decodable_frames(data: bytes, *, timeout: float | None = DEFAULT_TIMEO
                     except av.error.FFmpegError:
                         errors += 1
         except av.error.FFmpegError as error:
-            raise DecodeError(f"PyAV cannot read the container: {_first_line(error)}") from None
+            raise DecodeError(f"PyAV cannot read the container: {first_line(error)}") from None
         return frames, errors
 
     return run_bounded(work, timeout, "PyAV frame count")
 
 
-def probe_video(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT) -> VideoInfo:
-    """Validate a video for the shard writer: decord opens it, PyAV decodes it, decord reads its last frame.
+def probe_video(data: bytes, *, timeout: float | None = DEFAULT_TIMEOUT, decoder: str = DEFAULT_DECODER) -> VideoInfo:
+    """Validate a video for the shard writer: the backend opens it, PyAV decodes it, the backend reads its last frame.
 
-    ``num_frames`` = min(decord's reported count, frames PyAV decodes), then checked by reading frame
-    ``num_frames - 1`` with decord under the time bound, so the reader can trust it.
+    ``num_frames`` = min(the backend's reported count, frames PyAV decodes), then checked by reading frame
+    ``num_frames - 1`` with the backend under the time bound, so the reader can trust it.
 
     Raises:
         DecodeError: the video cannot be opened, has no frames, or its last validated frame cannot be read.
     """
 
     def meta() -> tuple[int, float, int, int]:
-        reader = open_reader(data)
-        height, width = reader[0].shape[:2] if len(reader) else (0, 0)
-        return len(reader), float(reader.get_avg_fps()), int(width), int(height)
+        reader = open_reader(data, decoder=decoder)
+        height, width = reader.get_batch([0]).shape[1:3] if len(reader) else (0, 0)
+        return len(reader), float(reader.fps), int(width), int(height)
 
-    reported, fps, width, height = run_bounded(meta, timeout, "decord open")
+    reported, fps, width, height = run_bounded(meta, timeout, f"{decoder} open")
     if reported <= 0:
-        raise DecodeError("decord reports 0 frames")
+        raise DecodeError(f"{decoder} reports 0 frames")
     decoded, corrupt = count_decodable_frames(data, timeout=timeout)
     if decoded <= 0:
         raise DecodeError("PyAV decodes 0 frames")
     num_frames = min(reported, decoded)
-    read_frames(data, np.array([0, num_frames - 1]), num_frames=num_frames, timeout=timeout)
+    read_frames(data, np.array([0, num_frames - 1]), num_frames=num_frames, timeout=timeout, decoder=decoder)
     return VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height, reported_frames=reported,
                      corrupt_packets=corrupt)

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from core.data.decoders import resolve_decoder
 from core.data.reader import (
     DecodeClips,
     PipelineStats,
@@ -131,7 +132,7 @@ def make_video_loader(
     mean: Sequence[float], std: Sequence[float], batch_size: int, sampling: str | None = None,
     views: Sequence[int] = (1, 1), augment: Mapping[str, Any] | None = None, num_workers: int = 0,
     world_size: int = 1, rank: int = 0, seed: int = 0, epoch: int = 0, epoch_batches: int | None = None,
-    timeout: float | None = 30.0, shuffle_buffer: int = 64, pin_memory: bool = False,
+    timeout: float | None = 30.0, shuffle_buffer: int = 64, pin_memory: bool = False, decoder: str | None = None,
 ) -> VideoLoader:
     """A loader of clips from WebDataset video shards (see the module docstring for the distribution rules).
 
@@ -155,6 +156,9 @@ def make_video_loader(
         timeout: seconds allowed to decode one sample (None: unbounded).
         shuffle_buffer: training shuffle buffer, in encoded samples (memory: buffer x file size per worker).
         pin_memory: pin batches for faster host-to-GPU copies.
+        decoder: video decoder backend, ``decord`` (default; PyAV with one warning when decord cannot be
+            imported), ``pyav`` or ``torchcodec`` (``core.data.decoders``). Checked here, in this process; each
+            worker opens its own readers.
 
     Returns:
         A :class:`VideoLoader` (iterable of batch dicts; ``len()`` = batches per epoch on this rank).
@@ -167,6 +171,7 @@ def make_video_loader(
         raise ValueError(f"training takes one view per clip, got views={tuple(views)}")
     sampling = sampling or ("segment" if train else "segment_center")
     get_sampler(sampling)  # validates the name now rather than in a worker
+    decoder = resolve_decoder(decoder)  # likewise: an unusable backend fails (or falls back) here, once
     urls = expand_shards(shards)
     sizes = shard_sizes(urls)
     num_samples = sum(sizes) if sizes is not None else None
@@ -177,7 +182,7 @@ def make_video_loader(
     shared_epoch, stats = SharedEpoch(epoch), PipelineStats()
     decode = DecodeClips(num_frames, sampling, int(views[0]),
                          _make_transform(train, input_size, augment, int(views[1]), mean, std),
-                         seed, shared_epoch, stats, timeout=timeout)
+                         seed, shared_epoch, stats, timeout=timeout, decoder=decoder)
     pipeline = build_pipeline(urls, train=train, decode=decode, batch_size=batch_size, rank=rank,
                               world_size=world_size, num_workers=num_workers, seed=seed, epoch=shared_epoch,
                               stats=stats, epoch_batches=epoch_batches, shuffle_buffer=shuffle_buffer)

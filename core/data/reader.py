@@ -9,7 +9,8 @@ The pipeline is a visible list of stages (:func:`build_pipeline`)::
     SplitSamples     only when there are fewer shards than rank x worker slots: every slot reads all
                      shards and keeps sample j when j % slots == slot
     Shuffle          training only: seeded sample-shuffle buffer
-    DecodeClips      decord decode of the sampled frames + transform; corrupt samples are skipped
+    DecodeClips      decode the sampled frames (decord, PyAV or torchcodec: ``core.data.decoders``) +
+                     transform; corrupt samples are skipped
     Batch            collate to {"video", "label", "key"}
     TakeBatches      training only: exactly the worker's share of the fixed batches per epoch
 
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
+from core.data.decoders import DEFAULT_DECODER
 from core.data.decoding import DEFAULT_TIMEOUT, DecodeError, DecodeTimeout, read_frames
 from core.data.sampling import sample_views
 from core.data.shards import VIDEO_EXTENSIONS, read_manifest
@@ -312,6 +314,8 @@ class DecodeClips:
     ``video`` is (T, 3, S, S), or (V, T, 3, S, S) with ``V = clips * crops`` views in crop-major order
     (view ``c * clips + k`` is crop ``c`` of temporal clip ``k``, as ILA orders them) when ``V > 1``.
     A sample without video or label, or whose video cannot be decoded in time, is skipped and counted.
+    ``decoder`` is a backend name already resolved by the caller (``core.data.decoders.resolve_decoder``); each
+    worker opens its own reader per sample, so no reader ever crosses a process boundary.
     """
 
     num_frames: int
@@ -324,6 +328,7 @@ class DecodeClips:
     timeout: float | None = DEFAULT_TIMEOUT
     duplicate_warning: float = 0.5  # warn when more than this fraction of the clip's frames are repeats
     progress: _Progress | None = None
+    decoder: str = DEFAULT_DECODER
 
     def __call__(self, src: Iterable[dict]) -> Iterator[dict]:
         for sample in src:
@@ -351,7 +356,8 @@ class DecodeClips:
                 raise DecodeError(f"no {'video member' if ext is None else 'label'} in the sample")
             rng = self._rng(key)
             clips = self._clip_indices(rng)
-            decoded = read_frames(sample[ext], clips, num_frames=meta.get("num_frames"), timeout=self.timeout)
+            decoded = read_frames(sample[ext], clips, num_frames=meta.get("num_frames"), timeout=self.timeout,
+                                  decoder=self.decoder)
         except DecodeTimeout as error:
             self.stats.add("skipped_timeout")
             self.stats.add("skipped_decode")
@@ -365,11 +371,11 @@ class DecodeClips:
         if decoded.duplicates > self.duplicate_warning * frames.shape[0] * frames.shape[1]:
             self.stats.add("suspect_duplicates")
             _LOG.warn("sample %s: %d of its decoded frames repeat the previous one (static video or "
-                      "undecodable frames returned as duplicates by decord)", where, decoded.duplicates)
+                      "undecodable frames returned as duplicates by %s)", where, decoded.duplicates, self.decoder)
         return {"video": self._transform(frames, rng), "label": int(label), "key": key}
 
     def _clip_indices(self, rng: np.random.Generator):
-        def indices(available: int) -> np.ndarray:  # (clips, T), computed once decord knows the frame count
+        def indices(available: int) -> np.ndarray:  # (clips, T), computed once the decoder knows the frame count
             return sample_views(self.sampling, available, self.num_frames, self.clips, rng)
 
         return indices

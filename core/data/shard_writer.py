@@ -56,11 +56,12 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core.cli import ArgumentParser, UserError, check_range, one_line, run_cli
+from core.data.decoders import resolve_decoder
 from core.data.shards import (
     MANIFEST,
     VIDEO_EXTENSIONS,
@@ -237,6 +238,7 @@ class ShardOptions:
     fps: float | None = None
     keyint: int | None = None
     timeout: float = 60.0  # seconds per decoding call while validating
+    decoder: str = "decord"  # backend that must read every validated frame (core.data.decoders); not in the plan
 
 
 @dataclass
@@ -303,7 +305,9 @@ def _plan(tasks: list[_Task], root: Path, options: ShardOptions) -> list[list[_T
 
 
 def _plan_digest(plan: list[list[_Task]], options: ShardOptions) -> str:
-    payload = json.dumps([[asdict(t) for t in s] for s in plan] + [asdict(options)], sort_keys=True)
+    # the decoder only validates (readers cap at their own frame count): shards are the same whichever checked them
+    settings = {k: v for k, v in asdict(options).items() if k != "decoder"}
+    payload = json.dumps([[asdict(t) for t in s] for s in plan] + [settings], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -325,7 +329,7 @@ def _process(task: _Task, root: str, options: ShardOptions) -> tuple[_Task, byte
             claimed = _claimed_frames(data, options.fps)
             data = reencode_video(data, short_side=options.short_side, fps=options.fps, keyint=options.keyint)
             ext = "mp4"
-        info = probe_video(data, timeout=options.timeout)
+        info = probe_video(data, timeout=options.timeout, decoder=options.decoder)
     except DecodeError as error:
         return task, None, str(error)
     except Exception as error:  # PyAV raises many types on broken input; report, never crash the run
@@ -387,6 +391,7 @@ def write_shards(
         A :class:`WriteReport`; ``report.skipped`` lists ``{"source", "reason"}`` for every input left out.
     """
     root, out = Path(root), Path(out)
+    options = replace(options, decoder=resolve_decoder(options.decoder))  # here, not once per worker
     if not root.is_dir():
         raise FileNotFoundError(f"video root {root} is not a directory")
     if not entries:
@@ -593,6 +598,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, help="with --reencode: output frame rate")
     parser.add_argument("--keyint", type=int, help="with --reencode: keyframe interval in frames")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per decoding call when validating")
+    parser.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
+                        help="decoder that must read every validated frame (default decord; pyav when decord "
+                             "cannot be imported)")
     parser.add_argument("--overwrite", action="store_true", help="replace shards made from other inputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -629,7 +637,7 @@ def _main(argv: list[str]) -> int:
         entries, classes = folder_entries(args.root, classes)
     options = ShardOptions(shard_size=parse_size(args.shard_size), max_per_shard=args.max_per_shard,
                            prefix=args.prefix, reencode=args.reencode, short_side=args.short_side, fps=args.fps,
-                           keyint=args.keyint, timeout=args.timeout)
+                           keyint=args.keyint, timeout=args.timeout, decoder=args.decoder)
     report = write_shards(entries, args.root, args.out, classes=classes, options=options, workers=args.workers,
                           progress=not args.no_progress, overwrite=args.overwrite)
     logger.info("%d samples in %d shards at %s (%d written now, %d skipped, %d short; report: %s)",

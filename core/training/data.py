@@ -189,7 +189,7 @@ def make_train_loader(run_data: RunData, config: Mapping[str, Any], *, mean: Seq
         mean=mean, std=std, batch_size=config["train"]["micro_batch_size"], sampling=data["train_sampling"],
         augment=data["augment"], num_workers=data["num_workers"], world_size=world.world_size, rank=world.rank,
         seed=seed, epoch=epoch, epoch_batches=epoch_batches, timeout=data["decode_timeout"],
-        shuffle_buffer=data["shuffle_buffer"], pin_memory=_cuda_available())
+        shuffle_buffer=data["shuffle_buffer"], pin_memory=_cuda_available(), decoder=data["decoder"])
 
 
 def make_eval_loader(eval_set: EvalSet, config: Mapping[str, Any], *, mean: Sequence[float], std: Sequence[float],
@@ -201,7 +201,7 @@ def make_eval_loader(eval_set: EvalSet, config: Mapping[str, Any], *, mean: Sequ
         std=std, batch_size=config["eval"]["batch_size"], sampling=data["test_sampling"],
         views=tuple(int(v) for v in data["test_views"]), num_workers=data["num_workers"],
         world_size=world.world_size, rank=world.rank, seed=config["train"]["seed"], timeout=data["decode_timeout"],
-        pin_memory=_cuda_available())
+        pin_memory=_cuda_available(), decoder=data["decoder"])
 
 
 def _cuda_available() -> bool:

@@ -13,6 +13,9 @@ Features:
       checkpoints at the next step boundary and exits with 143;
     * non-finite losses are skipped (every rank agrees) and counted; ``train.max_nonfinite`` in a row abort;
     * rank 0 alone logs, shows the tqdm bar and writes files; TensorBoard optional;
+    * per logging window, the seconds spent waiting for data (``data_wait_s``) and in the step (``step_s``), in
+      ``metrics.jsonl`` and the progress line, with a warning naming the data knobs when the wait exceeds
+      ``train.data_wait_warn`` of the window;
     * methods without trainable parameters (``clip``) skip optimisation and only evaluate.
 
 Rejected (``ValueError`` before any work): bf16 with ZeRO 0; half precision on CPU; a global batch that is
@@ -65,7 +68,7 @@ from core.training.optim import (
 from core.training.rundir import CheckpointDir, MetricsLog, RunDir, parse_resume, resume_tag
 from core.training.schedule import WarmupCosine
 
-__all__ = ["NonFiniteGuard", "TrainStep", "Trainer"]
+__all__ = ["DataWaitMonitor", "NonFiniteGuard", "TrainStep", "Trainer"]
 
 logger = logging.getLogger("core.train")
 
@@ -407,7 +410,7 @@ class Trainer:
         bar = tqdm(total=self.stop_step, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not self.is_main, file=sys.stderr)
         writer = self._tensorboard()
-        window = _Window()
+        window, data_wait = _Window(), DataWaitMonitor(self.config)
         self._keys_file = None
         if self.config["log"]["sample_keys"]:
             keys_dir = self.run_dir.path / "sample_keys"
@@ -429,8 +432,9 @@ class Trainer:
                 bar.update(1)
                 if self.step % log_every == 0 or self.step == self.stop_step:
                     row = self._log_row(window, lrs)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lrs[0]:.2e}")
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lrs[0]:.2e}", wait=f"{row['data_wait']:.0%}")
                     self.metrics.write(row)
+                    data_wait.check(row)
                     if writer is not None:
                         for key, value in row.items():
                             if isinstance(value, (int, float)) and key != "step":
@@ -483,7 +487,8 @@ class Trainer:
     def _log_row(self, window: _Window, lrs: list[float]) -> dict[str, Any]:
         terms = window.means()
         keys = sorted(terms)
-        values = torch.tensor([terms[k] for k in keys] + [window.clips, window.seconds, window.wait], dtype=torch.float64)
+        values = torch.tensor([terms[k] for k in keys] + [window.clips, window.seconds, window.wait,
+                                                          window.seconds - window.wait], dtype=torch.float64)
         # mean loss terms over ranks; clips summed; time = the slowest rank's
         summed = values.clone()
         dist.all_reduce(summed)
@@ -492,9 +497,10 @@ class Trainer:
         world = self.world.world_size
         row: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4)}
         row.update({k: float(summed[i]) / world for i, k in enumerate(keys)})
-        clips, seconds, wait = float(summed[-3]), float(slowest[-2]), float(slowest[-1])
+        clips, seconds, wait = float(summed[-4]), float(slowest[-3]), float(slowest[-2])
         row.update({"lr": lrs[0], "lrs": lrs, "clips_per_s": clips / seconds if seconds else float("nan"),
                     "data_wait": wait / seconds if seconds else float("nan"),
+                    "data_wait_s": wait, "step_s": float(slowest[-1]),
                     "memory_mb": _memory_mb(self.device), "nonfinite_total": self.guard.total,
                     "skipped": window.skipped})
         return row
@@ -608,6 +614,36 @@ class Trainer:
         """Leave the process group (see :func:`shutdown_distributed`) and detach the run's log file."""
         shutdown_distributed(wait_for_others=wait_for_others)
         detach_file_logging()
+
+
+class DataWaitMonitor:
+    """Warns (rank 0) when a logging window spent more than ``train.data_wait_warn`` of its time waiting for data.
+
+    The first window is not judged (it includes starting the loader workers and filling the shuffle buffer);
+    after a warning, the next comes at the earliest ``repeat`` windows later.
+    """
+
+    def __init__(self, config: Mapping[str, Any], repeat: int = 10):
+        self.config, self.repeat = config, repeat
+        self.windows, self.last_warning = 0, None
+
+    def check(self, row: Mapping[str, Any]) -> bool:
+        """Judge one logged row; True when it warned."""
+        self.windows += 1
+        limit, share = self.config["train"]["data_wait_warn"], row["data_wait"]
+        if limit is None or self.windows == 1 or not share > limit:
+            return False
+        if self.last_warning is not None and self.windows - self.last_warning < self.repeat:
+            return False
+        self.last_warning = self.windows
+        data = self.config["data"]
+        logger.warning(
+            "step %d: waiting for data took %.0f%% of the last logging window (%.2f s waiting, %.2f s in the step; "
+            "train.data_wait_warn=%g): the model is starved. Raise data.num_workers (now %d), re-encode the shards "
+            "for fast seeking (chronoclip-shards --reencode --keyint 16 --short-side 256), or try another decoder "
+            "(data.decoder=decord|pyav|torchcodec, now %s)", row["step"], 100 * share, row["data_wait_s"],
+            row["step_s"], limit, data["num_workers"], data["decoder"])
+        return True
 
 
 class _Window:
