@@ -99,10 +99,15 @@ def test_clip_file_has_the_openai_layout(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_smoke_writes_the_report(tmp_path):
-    """``--cpu-smoke`` for vifi: real deepspeed launcher, shards, probe, fp32/bf16 evaluation, JSON + markdown."""
-    out = tmp_path / "results"
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--cpu-smoke", "--methods",
-                           "vifi", "--work", str(tmp_path / "work"), "--out", str(out)],
+    """``--cpu-smoke`` for vifi as the GPU machine runs it (shards prepared apart, then ``--shards``): the real
+    deepspeed launcher, probe, fp32/bf16 evaluation, JSON + markdown."""
+    script, out, shards = str(REPO / "benchmarks" / "gpu_check.py"), tmp_path / "results", tmp_path / "shards"
+    done = subprocess.run([sys.executable, script, "--cpu-smoke", "--prepare-shards", str(shards)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (shards / "train" / "manifest.json").is_file()
+    done = subprocess.run([sys.executable, script, "--cpu-smoke", "--shards", str(shards), "--methods", "vifi",
+                           "--work", str(tmp_path / "work"), "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((out / "gpu_check.json").read_text())
