@@ -96,7 +96,8 @@ class MethodCheck:
 METHODS: dict[str, MethodCheck] = {
     "vifi": MethodCheck("zero_shot", 5, "zero-shot"),
     "t2l": MethodCheck("k400_zero_shot", 14, "zero-shot"),
-    "tcclip": MethodCheck("zero_shot", 4, "zero-shot", {"context_token_k": 16}),   # 16 patches per frame at 32 px
+    # tiny CLIP: 16 patches per frame at 32 px, 4 text blocks
+    "tcclip": MethodCheck("zero_shot", 4, "zero-shot", {"context_token_k": 16, "prompt_generation_layer_level": 4}),
     "ila": MethodCheck("k400_b16_8f", 5, "fully-supervised"),
     "stan": MethodCheck("k400_8f", 9, "fully-supervised"),
 }
