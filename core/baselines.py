@@ -44,9 +44,10 @@ class FrameAverageCLIP(VideoModel):
         return L.encode_frames(self.clip, video).mean(dim=1)
 
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        """(C, E) text embeddings; cached per text list when no gradient is needed."""
+        """(C, E) text embeddings; cached per (text list, device, dtype) when no gradient is needed."""
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.clip.transformer.parameters())
-        key = tuple(texts)
+        weight = self.clip.token_embedding.weight
+        key = (tuple(texts), weight.device, weight.dtype)  # a cast or move (bf16 eval after fp32) re-encodes
         if not needs_grad and self._text_cache is not None and self._text_cache[0] == key:
             return self._text_cache[1]
         tokens = tokenize(list(texts), self.clip.context_length).to(self.clip.token_embedding.weight.device)

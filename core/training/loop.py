@@ -114,9 +114,15 @@ class TrainStep(nn.Module):
 
 
 def _memory_mb(device: torch.device) -> float:
+    """Peak memory of this rank so far: CUDA ``max_memory_allocated`` on a GPU, else the process's max RSS."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _memory_kind(device: torch.device) -> str:
+    """What :func:`_memory_mb` measures on ``device`` (recorded next to the figure)."""
+    return "cuda_max_allocated" if device.type == "cuda" else "cpu_max_rss"
 
 
 class Trainer:
@@ -598,7 +604,8 @@ class Trainer:
         if not self.is_main:
             return None
         summary = {"method": self.config["method"], "step": self.step, "total_steps": self.total_steps,
-                   "synthetic": self.data.synthetic, "nonfinite_total": self.guard.total, **results}
+                   "synthetic": self.data.synthetic, "nonfinite_total": self.guard.total,
+                   "peak_memory_mb": _memory_mb(self.device), "memory_kind": _memory_kind(self.device), **results}
         if self.data.synthetic:
             summary.update({"base_top1": results.get("val_base/top1"), "novel_top1": results.get("val_novel/top1"),
                             "reversal_pair_top1": _mean(results.get("val_base/reversal_pair_top1"),

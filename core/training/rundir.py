@@ -7,7 +7,7 @@ Layout::
     <run>/checkpoints/step_00000100/   DeepSpeed checkpoint (+ chronoclip.json once complete)
     <run>/checkpoints/latest    tag of the newest complete checkpoint
     <run>/model.pt              consolidated fp32 model (core.runs.load_run_model reads it without DeepSpeed)
-    <run>/summary.json          final evaluation
+    <run>/summary.json          final evaluation, peak memory (peak_memory_mb, memory_kind)
 
 Every file is written atomically (``core.io``: temporary name, fsync, rename); ``latest`` moves only after the
 checkpoint it names is complete on every rank, and older checkpoints are deleted only after that, so a

@@ -151,3 +151,17 @@ def test_soft_targets_are_rejected():
     batch = {**_batch(), "target": torch.full((3, 2), 0.5)}
     with pytest.raises(ValueError, match="hard labels"):
         _tiny().train().training_forward(batch)
+
+
+def test_cached_class_texts_follow_a_cast_to_bf16():
+    """An fp32 evaluation caches text features; the same model cast to bf16 must re-encode, not reuse them."""
+    torch.manual_seed(0)
+    model = core.load_method("t2l").build(build_clip("test"), num_frames=2).eval()
+    video = torch.randn(1, 2, 3, 32, 32)
+    texts = ["juggling balls", "archery"]
+    with torch.no_grad():
+        fp32 = model.classify(video, texts)
+        model.to(torch.bfloat16)
+        bf16 = model.classify(video.bfloat16(), texts)
+    assert bf16.dtype == torch.bfloat16
+    assert torch.allclose(bf16.float(), fp32, atol=0.5)

@@ -197,8 +197,10 @@ class T2LModel(VideoModel):
         """(C, E) embeddings of ``texts``; in eval mode without gradients they are reused while the texts and the
         text adapters are unchanged (cleared by ``train()``/``training_forward``; keyed on parameter versions)."""
         cacheable = not (self.training or torch.is_grad_enabled())
-        # Parameter versions change on every in-place update (optimizer step, load_state_dict).
-        key = (tuple(texts), tuple(p._version for p in self.text_adapters.parameters()))
+        # Parameter versions change on every in-place update (optimizer step, load_state_dict); a cast or move
+        # (.to(bf16) after an fp32 evaluation) keeps them, so device and dtype are part of the key.
+        weight = self.clip.token_embedding.weight
+        key = (tuple(texts), tuple(p._version for p in self.text_adapters.parameters()), weight.device, weight.dtype)
         if cacheable and self._text_cache is not None and self._text_cache[0] == key:
             return self._text_cache[1]
         features = self.encode_tokens(self._tokens(texts))
