@@ -28,7 +28,7 @@ def _cases(tmp):
         "ZeRO stage 3": (["--method", "vifi", "train.zero_stage=3", *TINY, *out], "train.zero_stage must be 0, 1 or 2"),
         "unknown precision": (["--method", "vifi", "train.precision=fp8", *TINY, *out], "train.precision must be"),
         "missing config file": (["--method", "vifi", "--config", str(tmp / "nope.yaml"), *TINY, *out], "not found"),
-        "resume a missing run": (["--resume", str(tmp / "nope")], "no config.yaml in the run directory"),
+        "resume a missing run": (["--resume", str(tmp / "nope")], "not a run directory or a checkpoint"),
         "output dir is a file": (["--method", "vifi", *TINY, "--output-dir", str(tmp / "file.txt")],
                                  "is a file; pick a new --output-dir"),
         "class list without shards": (["--method", "vifi", "--class-names", str(tmp / "nope.txt"), *TINY, *out],
