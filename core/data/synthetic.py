@@ -283,7 +283,7 @@ def _class_table(recipe: SyntheticRecipe) -> tuple[list[str], list[int], list[in
 
 
 def _write_split(out: Path, name: str, recipe: SyntheticRecipe, class_ids: list[int], names: list[str],
-                 per_class: int, seed: int) -> dict:
+                 per_class: int, seed: int, progress=None) -> dict:
     out.mkdir(parents=True)
     classes = recipe.classes()
     shard_entries = []
@@ -301,6 +301,8 @@ def _write_split(out: Path, name: str, recipe: SyntheticRecipe, class_ids: list[
                 "reported_frames": recipe.num_frames, "fps": recipe.fps, "width": recipe.size,
                 "height": recipe.size}
         writer.add(f"{name}_{cid:03d}_{k:03d}", "mp4", video, meta)
+        if progress is not None:
+            progress.update(1)
         if writer.samples == recipe.samples_per_shard or n == len(items) - 1:
             shard_entries.append(writer.commit())
             writer = None
@@ -328,10 +330,17 @@ def synthetic_dataset(root: str | os.PathLike | None = None, recipe: SyntheticRe
     names, base, novel, pairs = _class_table(recipe)
 
     def build(tmp: Path) -> None:
+        import sys
+
+        from tqdm import tqdm
+
         splits = {"train": (base, recipe.train_per_class, 1), "val_base": (base, recipe.val_per_class, 2),
                   "val_novel": (novel, recipe.val_per_class, 3)}
-        for split, (ids, per_class, seed) in splits.items():
-            _write_split(tmp / split, split, recipe, ids, names, per_class, seed)
+        total = sum(len(ids) * per_class for ids, per_class, _ in splits.values())
+        with tqdm(total=total, desc="generate synthetic clips (once)", file=sys.stderr, dynamic_ncols=True,
+                  leave=False) as bar:
+            for split, (ids, per_class, seed) in splits.items():
+                _write_split(tmp / split, split, recipe, ids, names, per_class, seed, progress=bar)
         atomic_write_json(tmp / "info.json", {"recipe": asdict(recipe), "class_names": names, "base_ids": base,
                                                "novel_ids": novel, "reversal_pairs": pairs})
         logger.info("generated the synthetic dataset (%d classes) in %s", len(names), directory)

@@ -86,8 +86,9 @@ def _without_shm_comm_op(single_rank: bool) -> Iterator[None]:
     if not single_rank:
         yield
         return
-    from deepspeed.comm import torch as ds_torch_comm
+    import importlib
 
+    ds_torch_comm = importlib.import_module("deepspeed.comm.torch")  # the module, not deepspeed.comm's torch
     build = ds_torch_comm.build_shm_op
     ds_torch_comm.build_shm_op = lambda: None
     try:

@@ -32,6 +32,7 @@ class T2L(Method):
         tfd_weight: float = 1.0,
         text_mode: str = "descriptions",
         train_logits: bool = True,
+        token_lr_scale: float = 1.0,
     ) -> T2LModel:
         """A new T2L model on ``clip`` (frozen in place); new tokens/adapters initialised as the official code.
 
@@ -44,10 +45,11 @@ class T2L(Method):
             tfd_weight: TFD loss weight (``use_motion_loss``: 1, or 0 to disable).
             text_mode: ``descriptions`` (``use_llm: True``) or ``templates``.
             train_logits: return (B, C) training logits for accuracy logging.
+            token_lr_scale: learning-rate multiplier of the temporal tokens (1 = official).
         """
         return T2LModel(clip, num_frames, temporal_tokens=temporal_tokens, drop_path_rate=drop_path_rate,
                         token_dropout=token_dropout, tfd_weight=tfd_weight, text_mode=text_mode,
-                        train_logits=train_logits)
+                        train_logits=train_logits, token_lr_scale=token_lr_scale)
 
     def _load_official(self, path: Path, *, text_mode: str = "descriptions") -> T2LModel:
         """An eval-ready model from ``last_model.pt`` / ``model_best_*.pt`` of the official training scripts.
