@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core import config as cfg
 from core.cli import ArgumentParser
@@ -113,15 +114,29 @@ def _setup_logging() -> None:
     logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
 
 
-def _print_summary(summary: dict) -> None:
-    lines = [f"{summary['method']}: {summary['step']} steps"]
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    """The final figures, each with its chance level and meaning, and where the run directory is."""
+    lines = [f"{summary['method']}: {summary['step']} training steps"]
+    rows = []
     if summary.get("synthetic"):
-        for label, key in (("base classes", "base_top1"), ("novel classes", "novel_top1"),
-                           ("time-reversal pairs", "reversal_pair_top1")):
-            value = summary.get(key)
-            lines.append(f"  top-1 {label:<20} {100 * value:6.2f} %" if value is not None else f"  {label}: n/a")
+        base, novel = summary.get("val_base/classes"), summary.get("val_novel/classes")
+        rows = [("top-1, base classes", summary.get("base_top1"), 1 / base if base else None,
+                 f"{base} classes trained on, unseen clips"),
+                ("top-1, novel classes", summary.get("novel_top1"), 1 / novel if novel else None,
+                 f"{novel} held-out colour/shape/motion combinations, never trained on"),
+                ("time-reversal pairs", summary.get("reversal_pair_top1"), 0.5,
+                 "own class vs its time reversal (moving left/right, growing/shrinking, ...): "
+                 "a frame average cannot beat chance")]
     elif summary.get("val_top1") is not None:
-        lines.append(f"  top-1 val {100 * summary['val_top1']:6.2f} %")
+        classes = summary.get("val/classes")
+        rows = [("top-1, validation", summary["val_top1"], 1 / classes if classes else None,
+                 f"{classes} classes")]
+    for label, value, chance, meaning in rows:
+        figure = f"{100 * value:6.2f} %" if value is not None else "   n/a  "
+        level = f"chance {100 * chance:5.2f} %" if chance is not None else ""
+        lines.append(f"  {label:<22} {figure}   {level}   ({meaning})")
+    lines.append(f"run directory: {run_dir}  (model.pt, summary.json, metrics.jsonl, train.log; "
+                 f"use it with python -m core.predict --checkpoint)")
     print("\n".join(lines), flush=True)
 
 
@@ -158,8 +173,7 @@ def _main(argv: list[str]) -> int:
         trainer.setup()
         code = trainer.run()
         if trainer.summary is not None:
-            _print_summary(trainer.summary)
-            print(f"run directory: {trainer.run_dir.path}", flush=True)
+            _print_summary(trainer.summary, trainer.run_dir.path)
         trainer.cleanup(wait_for_others=True)
         return code
     finally:

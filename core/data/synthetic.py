@@ -62,7 +62,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when rendering changes: it is part of the cache hash
+GENERATOR_VERSION = 2  # bump when rendering changes: it is part of the cache hash
 
 COLORS = {"red": (220, 45, 45), "green": (45, 190, 70), "blue": (50, 90, 235), "yellow": (235, 210, 50),
           "white": (235, 235, 235), "purple": (160, 70, 200)}
@@ -271,7 +271,7 @@ def _class_table(recipe: SyntheticRecipe) -> tuple[list[str], list[int], list[in
 
 
 def _write_split(out: Path, name: str, recipe: SyntheticRecipe, class_ids: list[int], names: list[str],
-                 per_class: int, seed: int) -> dict:
+                 per_class: int, seed: int, progress=None) -> dict:
     out.mkdir(parents=True)
     classes = recipe.classes()
     shard_entries = []
@@ -289,6 +289,8 @@ def _write_split(out: Path, name: str, recipe: SyntheticRecipe, class_ids: list[
                 "reported_frames": recipe.num_frames, "fps": recipe.fps, "width": recipe.size,
                 "height": recipe.size}
         writer.add(f"{name}_{cid:03d}_{k:03d}", "mp4", video, meta)
+        if progress is not None:
+            progress.update(1)
         if writer.samples == recipe.samples_per_shard or n == len(items) - 1:
             shard_entries.append(writer.commit())
             writer = None
@@ -316,10 +318,17 @@ def synthetic_dataset(root: str | os.PathLike | None = None, recipe: SyntheticRe
     names, base, novel, pairs = _class_table(recipe)
 
     def build(tmp: Path) -> None:
+        import sys
+
+        from tqdm import tqdm
+
         splits = {"train": (base, recipe.train_per_class, 1), "val_base": (base, recipe.val_per_class, 2),
                   "val_novel": (novel, recipe.val_per_class, 3)}
-        for split, (ids, per_class, seed) in splits.items():
-            _write_split(tmp / split, split, recipe, ids, names, per_class, seed)
+        total = sum(len(ids) * per_class for ids, per_class, _ in splits.values())
+        with tqdm(total=total, desc="generate synthetic clips (once)", file=sys.stderr, dynamic_ncols=True,
+                  leave=False) as bar:
+            for split, (ids, per_class, seed) in splits.items():
+                _write_split(tmp / split, split, recipe, ids, names, per_class, seed, progress=bar)
         atomic_write_json(tmp / "info.json", {"recipe": asdict(recipe), "class_names": names, "base_ids": base,
                                                "novel_ids": novel, "reversal_pairs": pairs})
         logger.info("generated the synthetic dataset (%d classes) in %s", len(names), directory)
@@ -364,23 +373,33 @@ class SyntheticImageCaptions:
         return torch.from_numpy(np.stack(images)), captions
 
 
-def _caption(color: str, shape: str, cx: float, cy: float, radius: float, size: int, rng: np.random.Generator
-             ) -> str:
-    where = "on the left" if cx < size / 3 else "on the right" if cx > 2 * size / 3 else \
-        "at the top" if cy < size / 3 else "at the bottom" if cy > 2 * size / 3 else "in the centre"
-    scale = "small" if radius < size * 0.13 else "large" if radius > size * 0.2 else None
-    templates = [f"a {color} {shape}", f"a photo of a {color} {shape}", f"a {color} {shape} {where}"]
-    if scale:
-        templates.append(f"a {scale} {color} {shape}")
-    return templates[int(rng.integers(len(templates)))]
+_SIZE_WORDS = ("small", "medium", "large")
+
+
+def _caption(color: str, shape: str, cx: float, cy: float, radius: float, alpha: float, size: int) -> str:
+    """The full appearance of one frame: size, faintness, colour, shape and place on a 3 x 3 grid.
+
+    Every frame attribute a motion changes over time (place, size, faintness) is named, so the pretrained
+    image tower encodes it: a video method on a frozen CLIP can only order frames by what each frame's
+    features hold. Motion words never occur.
+    """
+    column = ("left", None, "right")[min(2, int(3 * cx / size))]
+    row = ("top", None, "bottom")[min(2, int(3 * cy / size))]
+    where = "in the centre" if column is None and row is None else \
+        f"at the {row}" if column is None else f"on the {column}" if row is None else f"at the {row} {column}"
+    scale = _SIZE_WORDS[min(2, max(0, int((radius / size - 0.06) / 0.07)))]
+    faint = "faint " if alpha < 0.6 else ""
+    return f"a {scale} {faint}{color} {shape} {where}"
 
 
 def synthetic_image_captions(root: str | os.PathLike | None = None, *, num_images: int = 2000,
                              recipe: SyntheticRecipe | None = None, seed: int = 0) -> SyntheticImageCaptions:
     """Image-text pairs of the synthetic world (every colour x shape, random place, size and rotation).
 
-    Captions describe appearance only ("a red circle", "a small blue square", "a green triangle on the
-    left"); motion words never occur, as in image-text pretraining. Cached like :func:`synthetic_dataset`.
+    Captions describe the whole appearance of the frame ("a small red circle on the left", "a large faint
+    blue square at the top right": size, faintness, colour, shape, place on a 3 x 3 grid), everything a
+    motion changes over time; motion words never occur, as in image-text pretraining. Cached like
+    :func:`synthetic_dataset`.
     """
     from PIL import Image
 
@@ -400,16 +419,17 @@ def synthetic_image_captions(root: str | os.PathLike | None = None, *, num_image
                 writer = _ImageShard(tmp / f"images-{len(entries):06d}.tar")
             color = recipe.colors[int(rng.integers(len(recipe.colors)))]
             shape = recipe.shapes[int(rng.integers(len(recipe.shapes)))]
-            radius = size * rng.uniform(0.08, 0.26)
+            radius = size * rng.uniform(0.06, 0.27)
             cx, cy = rng.uniform(radius + 1, size - radius - 1, size=2)
+            alpha = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.3 else 1.0
             bg = np.clip(np.array([30.0, 30.0, 36.0]) + rng.uniform(-20, 20, size=3), 0, 255)
             rgb = np.clip(np.array(COLORS[color], dtype=np.float64) + rng.uniform(-15, 15, size=3), 0, 255)
             mask = _shape_mask(shape, xs, ys, cx, cy, radius, rng.uniform(0, 2 * math.pi)).astype(np.float64)
-            cover = mask.reshape(size, 2, size, 2).mean(axis=(1, 3))[..., None]
+            cover = mask.reshape(size, 2, size, 2).mean(axis=(1, 3))[..., None] * alpha
             image = np.clip(bg * (1 - cover) + rgb * cover + 0.5, 0, 255).astype(np.uint8)
             buffer = io.BytesIO()
             Image.fromarray(image).save(buffer, format="png")
-            caption = _caption(color, shape, cx, cy, radius, size, rng)
+            caption = _caption(color, shape, cx, cy, radius, alpha, size)
             writer.add(f"img_{n:06d}", buffer.getvalue(), caption, {"color": color, "shape": shape})
             if writer.count == per_shard or n == num_images - 1:
                 entries.append(writer.commit())

@@ -61,8 +61,9 @@ def init_distributed() -> WorldInfo:
         os.environ.update(env)
     accelerator = get_accelerator()
     if not (dist.is_available() and dist.is_initialized()):
-        deepspeed.init_distributed(dist_backend=accelerator.communication_backend_name(), verbose=False,
-                                   timeout=datetime.timedelta(minutes=60))
+        with _without_shm_comm_op(int(os.environ.get("WORLD_SIZE", "1")) == 1):
+            deepspeed.init_distributed(dist_backend=accelerator.communication_backend_name(), verbose=False,
+                                       timeout=datetime.timedelta(minutes=60))
         if not launched:
             _OWN_GROUP.append(True)
             atexit.register(_destroy_group)
@@ -72,6 +73,28 @@ def init_distributed() -> WorldInfo:
     elif "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads())
     return world
+
+
+@contextlib.contextmanager
+def _without_shm_comm_op(single_rank: bool) -> Iterator[None]:
+    """For one rank, start DeepSpeed's communication backend without its shared-memory all-reduce op.
+
+    On CPU, DeepSpeed 0.19's ``TorchBackend`` JIT-compiles that C++ op (``deepspeed_shm_comm``: about a minute
+    with g++, once per environment) when the backend starts, although one rank has no peer to share memory
+    with; its collectives fall back to torch.distributed (gloo) without it. The engine stays DeepSpeed's.
+    """
+    if not single_rank:
+        yield
+        return
+    import importlib
+
+    ds_torch_comm = importlib.import_module("deepspeed.comm.torch")  # the module, not deepspeed.comm's torch
+    build = ds_torch_comm.build_shm_op
+    ds_torch_comm.build_shm_op = lambda: None
+    try:
+        yield
+    finally:
+        ds_torch_comm.build_shm_op = build
 
 
 def cpu_threads() -> int:

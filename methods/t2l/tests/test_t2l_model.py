@@ -165,3 +165,24 @@ def test_cached_class_texts_follow_a_cast_to_bf16():
         bf16 = model.classify(video.bfloat16(), texts)
     assert bf16.dtype == torch.bfloat16
     assert torch.allclose(bf16.float(), fp32, atol=0.5)
+
+
+def test_frame_order_comes_only_from_differences_between_the_frames_tokens():
+    # Same token at every frame position: the per-frame blocks, the position-free attention across frames
+    # and the frame mean treat the frames as a set, so a clip and its time reversal embed identically.
+    model = _tiny().eval()
+    _randomise_adapters(model)
+    with torch.no_grad():
+        model.temporal_tokens.copy_(model.temporal_tokens[:, :1].expand_as(model.temporal_tokens))
+        video = _batch()["video"]
+        torch.testing.assert_close(model.encode_video(video), model.encode_video(video.flip(1)), atol=1e-5, rtol=1e-5)
+
+
+def test_token_lr_scale_puts_the_temporal_tokens_in_their_own_group():
+    model = _tiny(token_lr_scale=10.0)
+    groups = model.param_groups(weight_decay=0.2)
+    assert [g["name"] for g in groups] == ["text", "visual", "temporal_tokens"]
+    assert groups[2]["params"] == [model.temporal_tokens] and groups[2]["lr_scale"] == pytest.approx(10.0)
+    assert not any(p is model.temporal_tokens for p in groups[1]["params"])
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters() if p.requires_grad)

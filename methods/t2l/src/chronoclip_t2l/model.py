@@ -88,6 +88,7 @@ class T2LModel(VideoModel):
         self.tfd_weight = options.tfd_weight
         self.train_logits = options.train_logits
         drop_path_rate = options.drop_path_rate
+        self.token_lr_scale = float(options.token_lr_scale)
         self.drop_rates = (torch.linspace(0, drop_path_rate, vision_layers).tolist() if drop_path_rate > 0
                            else [0.0] * vision_layers)
 
@@ -288,13 +289,23 @@ class T2LModel(VideoModel):
         """The official AdamW groups: text side and visual side, at ``optim.lr``, weight decay on every tensor.
 
         The official optimizer decays all parameters (temporal tokens and biases included) and splits them
-        into non-visual / visual groups whose lr ratio is 1 in every released config.
+        into non-visual / visual groups whose lr ratio is 1 in every released config. With
+        ``token_lr_scale != 1`` the temporal tokens get a third group at ``lr * token_lr_scale``.
+
+        Why a recipe may want that: everything in T2L except the temporal tokens treats the T frames as an
+        unordered set (per-frame blocks, attention across frames without positions, mean pooling), so a
+        clip and its time reversal get the same embedding until the tokens, initialised at about +-0.06,
+        are large next to the frame means they are added to.
         """
-        visual = ([self.temporal_tokens] if self.temporal_tokens is not None else [])
-        visual += list(self.visual_adapters.parameters())
+        tokens = [self.temporal_tokens] if self.temporal_tokens is not None else []
+        separate = self.token_lr_scale != 1.0
+        visual = ([] if separate else tokens) + list(self.visual_adapters.parameters())
         groups = [{"name": "text", "params": list(self.text_adapters.parameters()), "lr_scale": 1.0,
                    "weight_decay": weight_decay},
                   {"name": "visual", "params": visual, "lr_scale": 1.0, "weight_decay": weight_decay}]
+        if separate:
+            groups.append({"name": "temporal_tokens", "params": tokens, "lr_scale": self.token_lr_scale,
+                           "weight_decay": weight_decay})
         for group in groups:
             group["params"] = [p for p in group["params"] if p.requires_grad]
         return [g for g in groups if g["params"]]

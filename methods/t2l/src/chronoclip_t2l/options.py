@@ -28,6 +28,9 @@ class T2LOptions:
     text_mode: Literal["descriptions", "templates"] = "descriptions"
     # Also return (B, C) training logits over all class texts from training_forward (no gradient; accuracy only).
     train_logits: bool = True
+    # Learning-rate multiplier of the temporal tokens (optimiser only; 1 = the official single lr). The tokens are
+    # T2L's only source of frame order and start about ten times smaller than the frame means they are added to.
+    token_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.text_mode not in TEXT_MODES:
