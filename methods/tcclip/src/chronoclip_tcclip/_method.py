@@ -57,13 +57,15 @@ class TCCLIP(Method):
         im_stop_grad: bool = True,
         context_length: int = 77,
         lr_10x: bool = True,
+        attention: str = "official",
     ) -> TCCLIPModel:
-        """A new TC-CLIP on ``clip`` (spec §4 initialisation); options are the official config keys."""
+        """A new TC-CLIP on ``clip`` (spec §4 initialisation); options are the official config keys, plus
+        ``attention`` (``official`` | ``sdpa``: how the TC attention is computed, README "Attention modes")."""
         return TCCLIPModel(
             clip, num_frames=num_frames, context_token_k=context_token_k, seed_token_a=seed_token_a, tome_r=tome_r,
             tome_d=tome_d, n_ctx=n_ctx, ctx_init=ctx_init, prompt_generation_layer_level=prompt_generation_layer_level,
             prompt_generation_layer_init=prompt_generation_layer_init, local_global_bias=local_global_bias,
-            im_stop_grad=im_stop_grad, context_length=context_length, lr_10x=lr_10x)
+            im_stop_grad=im_stop_grad, context_length=context_length, lr_10x=lr_10x, attention=attention)
 
     def _load_official(
         self,
@@ -77,6 +79,7 @@ class TCCLIP(Method):
         tome_d: float | None = None,
         context_length: int | None = None,
         wise_ft: float = 0.0,
+        attention: str = "official",
     ) -> TCCLIPModel:
         """An eval-ready TC-CLIP from a naver-ai/tc-clip checkpoint.
 
@@ -88,6 +91,7 @@ class TCCLIP(Method):
                 checkpoint's config (which is used when present; else the released models' 16 frames, K = 96,
                 0.3, r = 100, d = 0, 77 tokens). The frame count is not in the weights.
             wise_ft: WiSE-FT weight of the fine-tuned model (0 = off, the official convention; the paper uses 0.7).
+            attention: ``official`` (default, exact order) or ``sdpa`` (fused output, CLS-row softmax for seeds).
         """
         if clip is None:
             raise ValueError("TC-CLIP checkpoints lack the token embedding table: pass clip=<OpenAI CLIP weights of "
@@ -108,6 +112,7 @@ class TCCLIP(Method):
         # 30 or 77 tokens give identical features (causal attention, EOT pooling): default to 77 so that
         # LLM-rephrased class names fit whatever the training run used
         options["context_length"] = context_length or 77
+        options["attention"] = attention
         ctx = ours.get("prompt_learner.ctx")
         n_vp = len({k.split(".")[1] for k in ours if k.startswith("prompt_generation_layer.")})
         model = TCCLIPModel(

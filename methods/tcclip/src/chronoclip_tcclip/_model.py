@@ -96,6 +96,7 @@ class TCCLIPModel(VideoModel):
         im_stop_grad: bool = True,
         context_length: int = 77,
         lr_10x: bool = True,
+        attention: str = "official",
     ) -> None:
         super().__init__(num_frames)
         if num_frames < 1:
@@ -115,7 +116,8 @@ class TCCLIPModel(VideoModel):
             raise ValueError(f"context_token_k must be positive; got {context_token_k}")
         self.settings = TCSettings(num_frames=num_frames, num_patches=num_patches, num_seeds=num_seeds,
                                    num_context=context_token_k,
-                                   merge_r=tuple(layer_merge_counts(len(blocks), tome_r, tome_d)))
+                                   merge_r=tuple(layer_merge_counts(len(blocks), tome_r, tome_d)),
+                                   attention=attention)
         self.vp_levels = parse_levels(prompt_generation_layer_level, text_layers)
         if max(self.vp_levels) >= len(blocks):
             raise ValueError(f"VP level {max(self.vp_levels) + 1} needs that many vision blocks; the ViT has {len(blocks)}")
