@@ -43,8 +43,13 @@ def in_projections(attn: nn.MultiheadAttention, x: Tensor, kv: Tensor | None = N
         kv: key/value input (N, Lk, Dk); ``x`` when omitted.
 
     Returns:
-        q (N, Lq, D), k (N, Lk, D), v (N, Lk, D).
+        q (N, Lq, D), k (N, Lk, D), v (N, Lk, D); for self-attention with a packed ``in_proj`` these are views
+        of one (N, L, 3D) product.
     """
+    if (kv is None or kv is x) and attn._qkv_same_embed_dim:
+        # self-attention with the packed layout: one (D -> 3D) GEMM instead of three (same weights, same order)
+        q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        return q, k, v
     kv = x if kv is None else kv
     bias = attn.in_proj_bias
     bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
