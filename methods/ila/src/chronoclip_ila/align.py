@@ -227,7 +227,8 @@ class InteractivePointAlignment(nn.Module):
         # the trunk sees each frame as a (d, H, W) map: token n sits at row n // W, column n % W
         maps = tokens.transpose(2, 3).reshape(b, t, d, h, w)
         pairs = torch.cat([maps[:, :-1], maps[:, 1:]], dim=2).flatten(0, 1)  # (B*P, 2d, H, W), pair b*P + j
-        features = self.interactive_block(pairs)  # (B*P, C, H, W)
+        # channels-last: oneDNN's convolutions run it several times faster on CPU (the depthwise 3x3 ~8x)
+        features = self.interactive_block(pairs.contiguous(memory_format=torch.channels_last))  # (B*P, C, H, W)
         points = self.prediction_block(features).transpose(1, 2) * POINT_SCALE  # (B, P, 4)
         interactive = self._interactive_tokens(features, cls, skip_fc)
 
