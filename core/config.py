@@ -106,7 +106,9 @@ SCHEMA: dict[str, Key] = {
                                          "from the peak after warm-up (T2L, STAN)"),
     "train.batch_size": Key(256, "global batch (clips per optimizer step, over all ranks and accumulation)"),
     "train.micro_batch_size": Key(8, "clips per forward on one rank"),
-    "train.precision": Key("auto", "auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32"),
+    "train.precision": Key("auto", "auto (bf16 on a GPU with bf16 or a CPU with AMX/AVX512-BF16, else fp32) | bf16 | fp16 | fp32"),
+    "train.compile": Key(False, "torch.compile the training forward (opt-in); the first micro-batch, which "
+                                "compiles, is logged apart (metrics.jsonl event 'compile') and left out of clips_per_s"),
     "train.zero_stage": Key(1, "DeepSpeed ZeRO stage 0, 1 or 2 (bf16 needs >= 1 for fp32 gradient accumulation)"),
     "train.seed": Key(1024, "base seed (model init, data order, augmentation)"),
     "train.max_steps": Key(None, "stop after this many optimizer steps (the schedule still spans all epochs)"),
@@ -124,7 +126,7 @@ SCHEMA: dict[str, Key] = {
 }
 
 # Keys a resumed run may change (they steer the run, not what is learnt).
-RUNTIME_KEYS = {"output_dir", "train.max_steps", "data.num_workers", "data.decode_timeout", "data.decoder",
+RUNTIME_KEYS = {"output_dir", "train.max_steps", "train.compile", "data.num_workers", "data.decode_timeout", "data.decoder",
                 "train.data_wait_warn", "eval.batch_size",
                 "eval.every_epochs", "checkpoint.every_steps", "checkpoint.keep_last", "log.every_steps",
                 "log.tensorboard", "log.sample_keys"}
@@ -458,6 +460,7 @@ def validate(config: Mapping[str, Any], *, check_method: bool = True) -> None:
     train = config["train"]
     _check(train["precision"] in ("auto", "bf16", "fp16", "fp32"),
            f"train.precision must be auto, bf16, fp16 or fp32, got {train['precision']!r}")
+    _check(isinstance(train["compile"], bool), f"train.compile must be true or false, got {train['compile']!r}")
     _check(train["zero_stage"] in (0, 1, 2), f"train.zero_stage must be 0, 1 or 2, got {train['zero_stage']!r}")
     _check(not (train["precision"] == "bf16" and train["zero_stage"] == 0),
            "train.precision=bf16 accumulates gradients in fp32, which DeepSpeed supports from ZeRO stage 1: "

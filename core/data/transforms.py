@@ -27,7 +27,9 @@ reproducible from its seed. Batched Mixup/CutMix with label smoothing is :class:
 
 from __future__ import annotations
 
+import functools
 import math
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -203,17 +205,21 @@ def _shift_hue(clip: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _color_jitter(clip: torch.Tensor, rng: np.random.Generator, strength: tuple[float, float, float, float]):
-    """torchvision ``ColorJitter`` drawn independently for every frame of (T, 3, H, W): for each frame, four
-    factors and a random order of (brightness, contrast, saturation, hue); applied op-group by op-group."""
+def _jitter_draws(frames: int, rng: np.random.Generator, strength: tuple[float, float, float, float]):
+    """Per frame: (brightness, contrast, saturation, hue) factors (T, 4) and the op order (T, 4), drawn as
+    torchvision ``ColorJitter.get_params`` does (a random permutation of the four ops, then the factors)."""
     b, c, s, h = strength
-    frames = clip.shape[0]
     factors = np.empty((frames, 4))
     order = np.empty((frames, 4), dtype=np.int64)
     for t in range(frames):
         factors[t] = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),
                       rng.uniform(max(0.0, 1 - s), 1 + s), rng.uniform(-h, h))
         order[t] = rng.permutation(4)
+    return factors, order
+
+
+def _color_jitter_torch(clip: torch.Tensor, factors: np.ndarray, order: np.ndarray) -> torch.Tensor:
+    """The jitter with torch ops, op-group by op-group over the frames (the reference arithmetic, in float)."""
     factors_t = torch.from_numpy(factors).to(clip.dtype)
     for position in range(4):
         for op in range(4):
@@ -231,6 +237,37 @@ def _color_jitter(clip: torch.Tensor, rng: np.random.Generator, strength: tuple[
                 part = _shift_hue(part, factor)
             clip[index] = part
     return clip
+
+
+@functools.cache
+def _jitter_kernel() -> types.ModuleType | None:
+    """The numba kernel module (imported on first use: numba costs ~1 s to import), or None without numba."""
+    try:
+        from core.data import _jitter_kernel as kernel
+    except ImportError:  # numba missing: the torch path (same arithmetic, ~15x slower)
+        return None
+    return kernel
+
+
+def _color_jitter(clip: torch.Tensor, rng: np.random.Generator, strength: tuple[float, float, float, float],
+                  *, fused: bool | None = None):
+    """torchvision ``ColorJitter`` drawn independently for every frame of (T, 3, H, W) float in [0, 1]: for each
+    frame, four factors and a random order of (brightness, contrast, saturation, hue).
+
+    ``fused`` (default: when numba is installed) runs the four ops as numba loops over each frame while it is in
+    cache (``core/data/_jitter_kernel.py``; ~15x faster: ~1 ms for 8 frames of 224 px on one core); otherwise
+    the same float32 arithmetic runs as torch ops over the whole clip. The random draws are the same either way,
+    and the values agree to float rounding (tests/data/test_data_transforms.py). numba compiles the kernel on
+    its first call in a fresh checkout (~20 s, once: cached in ``core/data/__pycache__``).
+    """
+    factors, order = _jitter_draws(clip.shape[0], rng, strength)
+    kernel = _jitter_kernel() if fused is None or fused else None
+    if fused and kernel is None:
+        raise RuntimeError("the fused colour jitter needs numba (pip install numba)")
+    if kernel is not None and clip.dtype == torch.float32 and clip.is_contiguous():
+        kernel.jitter_frames(clip.numpy(), factors.astype(np.float32), order)
+        return clip
+    return _color_jitter_torch(clip, factors, order)
 
 
 def _normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -289,6 +326,9 @@ class TrainTransform:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
         _check_stats(self.mean, self.std)
+        if len(self.jitter_strength) != 4 or min(self.jitter_strength) < 0 or self.jitter_strength[3] > 0.5:
+            raise ValueError(f"jitter_strength is (brightness, contrast, saturation, hue) >= 0 with hue <= 0.5 "
+                             f"(torchvision's limits), got {self.jitter_strength}")
 
     def crop_box(self, height: int, width: int, rng: np.random.Generator) -> Box:
         """The crop on the decoded ``height x width`` frame (computed on the short-side-resized frame)."""

@@ -18,7 +18,7 @@ Features:
       ``train.data_wait_warn`` of the window;
     * methods without trainable parameters (``clip``) skip optimisation and only evaluate.
 
-Rejected (``ValueError`` before any work): bf16 with ZeRO 0; half precision on CPU; a global batch that is
+Rejected (``ValueError`` before any work): bf16 with ZeRO 0; fp16 on CPU; a global batch that is
 not a multiple of micro batch x ranks; a non-empty output directory holding another config; resuming a ZeRO
 >= 1 checkpoint with a different number of ranks.
 """
@@ -247,6 +247,7 @@ class Trainer:
 
     def _setup_engine(self) -> None:
         self.engine = None
+        self._compile_pending = False
         self.model.to(self.device)
         if self.trainable == 0:
             logger.info("%s has no trainable parameters: no optimisation, evaluation only", self.config["method"])
@@ -274,6 +275,10 @@ class Trainer:
                                                                      optimizer=optimizer, config=ds_config)
         load_checkpoints_weights_only(self.engine)  # resume never unpickles code from the run directory
         self.dtype = next(p.dtype for p in self.model.parameters())
+        # train.compile: the forward of every micro-batch runs compiled; the first call compiles (timed apart)
+        self._compile_pending = bool(self.config["train"].get("compile", False))
+        if self._compile_pending:
+            self.model.training_forward = torch.compile(self.model.training_forward)
 
     # ------------------------------------------------------------------------------------------- checkpoints
     def _client_state(self) -> dict[str, Any]:
@@ -487,7 +492,13 @@ class Trainer:
             engine.backward(loss)
             engine.step()
             done += 1
-            window.add(out, batch, wait=ready - start, total=time.perf_counter() - start)
+            total = time.perf_counter() - start
+            if self._compile_pending:  # this micro-batch compiled the forward: report it, keep it out of clips/s
+                self._compile_pending = False
+                logger.info("train.compile: first micro-batch %.1f s (compilation included)", total - (ready - start))
+                self.metrics.write({"event": "compile", "step": self.step, "seconds": total - (ready - start)})
+                total = ready - start
+            window.add(out, batch, wait=ready - start, total=total)
         return bool(stop[1])
 
     def _log_row(self, window: _Window, lrs: list[float]) -> dict[str, Any]:

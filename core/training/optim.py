@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from core.method import VideoModel
+from core.precision import dtype_name, resolve_dtype
 
 __all__ = ["build_optimizer", "checked_param_groups", "deepspeed_config", "resolve_precision"]
 
@@ -67,11 +68,12 @@ def build_optimizer(groups: Sequence[Mapping[str, Any]], *, lr: float, betas: Se
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere; half precision on CPU is an error."""
+    """``auto`` -> ``bf16`` where the hardware runs it fast (CUDA with bf16; a CPU with AMX / AVX512-BF16: the
+    rule of :func:`core.precision.resolve_dtype`), ``fp32`` elsewhere. fp16 on CPU is an error."""
     if precision == "auto":
-        return "bf16" if device_type == "cuda" else "fp32"
-    if precision in ("bf16", "fp16") and device_type == "cpu":
-        raise ValueError(f"train.precision={precision} needs a GPU; on CPU use train.precision=fp32 (or auto)")
+        return dtype_name(resolve_dtype("auto", device_type))
+    if precision == "fp16" and device_type == "cpu":
+        raise ValueError("train.precision=fp16 needs a GPU; on CPU use train.precision=bf16, fp32 or auto")
     return precision
 
 

@@ -135,3 +135,47 @@ def test_mixup_cutmix_batch():
     lam = float(target[0, 0] - 0.02) / 0.9  # row 0 = lam * onehot(0) + (1 - lam) * onehot(3), smoothed
     torch.testing.assert_close(mixed[0], lam * video[0] + (1 - lam) * video[3])
     torch.testing.assert_close(target.sum(1), torch.ones(4))
+
+
+def _random_clip(frames: int, size: int, seed: int) -> torch.Tensor:
+    """Float clip in [0, 1] with grey pixels, saturated pixels and exact channel ties (hue edge cases)."""
+    gen = torch.Generator().manual_seed(seed)
+    clip = torch.rand(frames, 3, size, size, generator=gen)
+    clip[:, :, :4] = clip[:, :1, :4]                               # grey rows (chroma 0)
+    clip[:, 0, 4:8] = 1.0                                          # saturated red
+    clip[:, 1, 8:12] = clip[:, 0, 8:12]                            # red = green ties
+    return clip
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fused_jitter_matches_the_torch_ops(seed):
+    pytest.importorskip("numba")
+    clip = _random_clip(6, 24, seed)
+    strength = (0.4, 0.4, 0.2, 0.1)
+    fused = tf._color_jitter(clip.clone(), np.random.default_rng(seed), strength, fused=True)
+    reference = tf._color_jitter(clip.clone(), np.random.default_rng(seed), strength, fused=False)
+    assert not torch.allclose(fused, clip, atol=1e-2)              # it did jitter
+    torch.testing.assert_close(fused, reference, atol=1e-5, rtol=0)
+
+
+def test_jittered_value_distribution_is_unchanged(monkeypatch):
+    """The full training transform's output values: fused jitter against the torch implementation, per quantile."""
+    pytest.importorskip("numba")
+    video = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, 40, 52, 3), dtype=np.uint8))
+    transform = tf.TrainTransform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), color_jitter=1.0, grayscale=0.0)
+
+    def values() -> torch.Tensor:
+        return torch.cat([transform(video, np.random.default_rng(seed)).flatten() for seed in range(24)])
+
+    fused = values()
+    monkeypatch.setattr(tf, "_jitter_kernel", lambda: None)       # the torch path
+    reference = values()
+    q = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    torch.testing.assert_close(torch.quantile(fused.double(), q), torch.quantile(reference.double(), q),
+                               atol=1e-4, rtol=0)
+    assert abs(fused.mean() - reference.mean()) < 1e-5 and abs(fused.std() - reference.std()) < 1e-5
+
+
+def test_jitter_strength_limits():
+    with pytest.raises(ValueError, match="hue <= 0.5"):
+        tf.TrainTransform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), jitter_strength=(0.4, 0.4, 0.2, 0.6))

@@ -85,8 +85,13 @@ def test_deepspeed_config():
                          grad_clip=1.0)
 
 
-def test_precision():
+def test_precision(monkeypatch):
+    import core.precision
+
+    monkeypatch.setattr(core.precision, "cpu_has_fast_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"
-    assert resolve_precision("auto", "cuda") == "bf16"
+    monkeypatch.setattr(core.precision, "cpu_has_fast_bf16", lambda: True)   # AMX / AVX512-BF16
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="needs a GPU"):
-        resolve_precision("bf16", "cpu")
+        resolve_precision("fp16", "cpu")

@@ -222,3 +222,35 @@ def test_vit_b16_ssv2_counts() -> None:
     state = model.state_dict()
     assert len(state) == 697 and sum(v.numel() for v in state.values()) == 167_566_576 - 226 * 513
     assert model.trainable_parameter_count() == 81_355_456 - 226 * 513
+
+
+def test_eval_folds_the_stacked_skip_linears_without_changing_outputs() -> None:
+    model = _tiny().eval()
+    _randomise_zero_init(model)
+    video = _video()
+    with torch.no_grad():
+        folded = model.encode_video(video)                   # no_grad eval: temporal_skip_fc ∘ fc folded
+        for block in model.blocks:
+            block.fold_linears = False
+        unfolded = model.encode_video(video)
+        for block in model.blocks:
+            block.fold_linears = True
+    torch.testing.assert_close(folded, unfolded, rtol=0, atol=1e-5)
+    assert (folded - unfolded).abs().max() > 0                # the folded path really ran (other rounding)
+    align = model.blocks[0].message_attn
+    weight, bias = align.folded_fc(model.blocks[0].temporal_skip_fc)
+    assert weight.shape == (align.width, align.channels // 2)
+    with torch.no_grad():                                     # new weights (a training step): the fold follows
+        model.blocks[0].temporal_skip_fc.weight.mul_(2.0)
+        changed = model.encode_video(video)
+        for block in model.blocks:
+            block.fold_linears = False
+        expected = model.encode_video(video)
+    torch.testing.assert_close(changed, expected, rtol=0, atol=1e-5)
+    assert not torch.allclose(changed, folded, atol=1e-4)
+    # training (and any call with autograd) runs the two layers, so gradients reach both
+    model.train()
+    for block in model.blocks:
+        block.fold_linears = True
+    model.encode_video(video).sum().backward()
+    assert model.blocks[0].message_attn.fc.weight.grad is not None

@@ -289,3 +289,19 @@ def test_cache_made_under_inference_mode_does_not_break_training() -> None:
     out = model.training_forward({"video": video(), "label": torch.tensor([0, 1]), "class_texts": NAMES})
     out["loss"].backward()                                  # would raise if the inference tensor were reused
     assert model.branch.spatial[0].block.attn.in_proj_weight.grad is not None
+
+
+def test_cache_ignores_the_grad_mode_and_follows_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = STAN().build(tiny_clip(), num_frames=4, depth=2).eval()
+    calls = []
+    encode = model.encode_text
+    monkeypatch.setattr(model, "encode_text", lambda texts: calls.append(len(texts)) or encode(texts))
+    with torch.inference_mode():
+        first = model.classify(video(), NAMES)
+    with torch.no_grad():
+        again = model.classify(video(), NAMES)               # used to re-encode: cache keyed on the grad mode
+    assert calls == [3] and torch.equal(first, again)
+    with torch.no_grad():
+        model.clip.token_embedding.weight.mul_(2.0)          # new text weights: the features must follow
+        changed = model.classify(video(), NAMES)
+    assert calls == [3, 3] and not torch.allclose(changed, first)

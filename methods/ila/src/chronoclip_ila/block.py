@@ -71,6 +71,10 @@ class ILABlock(nn.Module):
         variant: alignment trunk, ``"k400"`` or ``"ssv2"``.
         drop_path_rate: this block's DropPath rate (official default 0: identity).
         channels: alignment trunk channels (official: 256).
+
+    Attribute ``fold_linears`` (default True): outside training and without autograd (``no_grad`` /
+    ``inference_mode``), ``temporal_skip_fc(message_attn.fc(z))`` on the patch rows runs as one folded Linear
+    (see :meth:`InteractivePointAlignment.folded_fc`); training and gradient-enabled calls run the two layers.
     """
 
     def __init__(self, width: int, num_frames: int, grid: int, variant: str = "k400", drop_path_rate: float = 0.0,
@@ -78,6 +82,7 @@ class ILABlock(nn.Module):
         super().__init__()
         self.num_frames = num_frames
         self.drop_path_rate = drop_path_rate
+        self.fold_linears = True
         self.message_fc = nn.Linear(width, width)
         self.message_ln = nn.LayerNorm(width)
         self.message_attn = InteractivePointAlignment(width, num_frames, grid, variant, channels)
@@ -95,9 +100,11 @@ class ILABlock(nn.Module):
         """Run the block on ``x`` (B*T, L, d), frames clip-major (row ``b*T + t``), with the CLIP ``clip_block``."""
         bt, length, width = x.shape
         m = self.message_ln(self.message_fc(x)).view(bt // self.num_frames, self.num_frames, length, width)
-        out = self.message_attn(m, jitter_delta)
+        fold = self.fold_linears and not self.training and not torch.is_grad_enabled()
+        out = self.message_attn(m, jitter_delta, self.temporal_skip_fc if fold else None)
         x = x + self._drop(self.temporal_skip_align_fc(out.aligned.flatten(0, 1)))
-        x = x + self._drop(self.temporal_skip_fc(out.interactive.flatten(0, 1)))
+        interactive = out.interactive.flatten(0, 1)
+        x = x + self._drop(interactive if fold else self.temporal_skip_fc(interactive))
         x = x + self._drop(clip_block.ls_1(L.attention(clip_block.attn, clip_block.ln_1(x))))
         x = x + self._drop(clip_block.ls_2(clip_block.mlp(clip_block.ln_2(x))))
         return BlockOutput(x, alignment_loss(out.pooled_pre, out.pooled_cur), out.points)

@@ -53,7 +53,7 @@ class STANModel(VideoModel):
         self.text_length = options.text_length
         self.task = options.task
         self.branch_lr_mult = float(options.branch_lr_mult)
-        self._text_cache: tuple[tuple[str, ...], Tensor] | None = None
+        self._text_cache: tuple[tuple[Any, ...], Tensor] | None = None
         # Recognition: the official model encodes the class names once under no_grad, so the text tower never
         # trains. CLIP's learned logit_scale is never used (the scale is the fixed 1 / tau).
         self.clip.requires_grad_(True)
@@ -116,12 +116,13 @@ class STANModel(VideoModel):
         if trainable:
             return self.encode_text(class_texts)
         weight = self.clip.token_embedding.weight
-        cached = None if self._text_cache is None or self._text_cache[0] != key else self._text_cache[1]
-        # Recompute for a new class list, after a move/cast, or when the cache was made under inference_mode
-        # (an inference tensor cannot be saved for a training backward).
-        if (cached is None or cached.device != weight.device or cached.dtype != weight.dtype
-                or (cached.is_inference() and not torch.is_inference_mode_enabled())):
-            with torch.no_grad():
+        # The cache keys on what changes the features: the class list, the text tower's device and dtype, and
+        # the weights' version counter (a load_state_dict or optimiser step bumps it). Not on the grad mode:
+        # the features are computed outside inference_mode, so a cache filled under inference_mode serves a
+        # later no_grad evaluation and a training backward alike, with no re-encoding.
+        key = (tuple(class_texts), weight.device, weight.dtype, weight._version)
+        if self._text_cache is None or self._text_cache[0] != key:
+            with torch.inference_mode(False), torch.no_grad():
                 self._text_cache = (key, self.encode_text(class_texts))
         return self._text_cache[1]
 

@@ -49,6 +49,7 @@ class TCCLIP(Method):
         tome_d: float | None = None,
         context_length: int | None = None,
         wise_ft: float = 0.0,
+        attention: str = "official",
     ) -> TCCLIPModel:
         """An eval-ready TC-CLIP from a naver-ai/tc-clip checkpoint.
 
@@ -60,6 +61,7 @@ class TCCLIP(Method):
                 checkpoint's config (which is used when present; else the released models' 16 frames and the
                 :class:`TCCLIPOptions` defaults, with 77 tokens). The frame count is not in the weights.
             wise_ft: WiSE-FT weight of the fine-tuned model (0 = off, the official convention; the paper uses 0.7).
+            attention: ``official`` (default, exact order) or ``sdpa`` (fused output, CLS-row softmax for seeds).
         """
         if clip is None:
             raise ValueError("TC-CLIP checkpoints lack the token embedding table: pass clip=<OpenAI CLIP weights of "
@@ -80,6 +82,7 @@ class TCCLIP(Method):
         # LLM-rephrased class names fit whatever the training run used
         if context_length is not None:
             values["context_length"] = context_length
+        values["attention"] = attention
         ctx = ours.get("prompt_learner.ctx")
         if ctx is not None:
             values["n_ctx"] = ctx.shape[0]

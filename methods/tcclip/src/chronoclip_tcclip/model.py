@@ -88,7 +88,8 @@ class TCCLIPModel(VideoModel):
                              f"patches per frame; use a ratio in (0, 1] that keeps at least one")
         self.settings = TCSettings(num_frames=num_frames, num_patches=num_patches, num_seeds=num_seeds,
                                    num_context=options.context_token_k,
-                                   merge_r=tuple(layer_merge_counts(len(blocks), options.tome_r, options.tome_d)))
+                                   merge_r=tuple(layer_merge_counts(len(blocks), options.tome_r, options.tome_d)),
+                                   attention=options.attention)
         self.vp_levels = parse_levels(options.prompt_generation_layer_level, text_layers)
         if max(self.vp_levels) >= len(blocks):
             raise ValueError(f"VP level {max(self.vp_levels) + 1} needs that many vision blocks; the ViT has {len(blocks)}")

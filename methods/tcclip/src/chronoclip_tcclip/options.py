@@ -40,6 +40,9 @@ class TCCLIPOptions:
     context_length: int = 77
     # param_groups gives prompt_learner and VP lr_scale 10 (the official recipe's 10x LR).
     lr_10x: bool = True
+    # How the TC attention is computed: "official" (the authors' order, full probabilities; fp32 parity) or
+    # "sdpa" (fused output + an explicit CLS-row softmax for the seed scores; README "Attention modes").
+    attention: Literal["official", "sdpa"] = "official"
 
     def __post_init__(self) -> None:
         if self.context_token_k < 1:

@@ -12,13 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor
 
 from chronoclip_tcclip.merge import summarize_seeds
 from core.clip import layers as L
 
-__all__ = ["TCSettings", "VisionOutput", "tc_block", "tc_vision_forward"]
+__all__ = ["ATTENTION_MODES", "TCSettings", "VisionOutput", "tc_block", "tc_vision_forward"]
+
+#: ``official``: the authors' order (scaled q @ k, + bias, softmax, @ v) with the full (B·T, H, N, N+K)
+#: probabilities materialised; the default, bit-for-bit the float64 golden path. ``sdpa``: the output from
+#: ``scaled_dot_product_attention`` (fused, no probability tensor) and only the CLS row's softmax computed
+#: explicitly, in the official order, for seed selection.
+ATTENTION_MODES = ("official", "sdpa")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,11 @@ class TCSettings:
     num_seeds: int           # n_s = int(P · seed_token_a) = 58
     num_context: int         # K = context_token_k = 96
     merge_r: tuple[int, ...]  # tome_r per block (constant 100)
+    attention: str = "official"  # one of ATTENTION_MODES
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(f"attention {self.attention!r} is not one of {ATTENTION_MODES}")
 
 
 @dataclass
@@ -43,7 +55,8 @@ class VisionOutput:
 
 
 def _tc_attention(
-    block: ResidualAttentionBlock, u_loc: Tensor, u_ctx: Tensor | None, bias: Tensor | None, num_frames: int
+    block: ResidualAttentionBlock, u_loc: Tensor, u_ctx: Tensor | None, bias: Tensor | None, num_frames: int,
+    mode: str = "official",
 ) -> tuple[Tensor, Tensor]:
     """Per-frame attention whose keys/values are the frame's own tokens followed by the context tokens.
 
@@ -53,9 +66,11 @@ def _tc_attention(
         u_ctx: (B, K, D) ``ln_1`` of the incoming context tokens, or None (block 0).
         bias: (H, 1, 2) local/context logit bias, or None.
         num_frames: T.
+        mode: ``official`` or ``sdpa`` (see :data:`ATTENTION_MODES`).
 
     Returns:
-        out (B, T·N, D) after ``out_proj``; probs (B·T, H, N, N+K) post-softmax attention.
+        out (B, T·N, D) after ``out_proj``; probs (B·T, H, N, N+K) post-softmax attention (``official``) or
+        only its CLS row (B·T, H, 1, N+K) (``sdpa``): seed selection reads nothing else.
     """
     attn = block.attn
     b, tn, d = u_loc.shape
@@ -72,13 +87,22 @@ def _tc_attention(
         v_ctx = v[:, tn:].unsqueeze(1).expand(b, t, num_ctx, d).reshape(b * t, num_ctx, d)
         k_loc, v_loc = torch.cat([k_loc, k_ctx], dim=1), torch.cat([v_loc, v_ctx], dim=1)
     q, k, v = L.split_heads(q, heads), L.split_heads(k_loc, heads), L.split_heads(v_loc, heads)
-    # scale q before the product, softmax over all N+K keys: the official order (fp32 parity, spec §11)
-    logits = (q * (d // heads) ** -0.5) @ k.transpose(-2, -1)
+    scale = (d // heads) ** -0.5
+    mask = None
     if bias is not None:
-        num_keys = logits.shape[-1]
-        local = bias[:, :, 0:1].expand(heads, 1, n)
-        context = bias[:, :, 1:2].expand(heads, 1, num_keys - n)
-        logits = logits + torch.cat([local, context], dim=-1).unsqueeze(0)
+        num_keys = k.shape[-2]
+        mask = torch.cat([bias[:, :, 0:1].expand(heads, 1, n), bias[:, :, 1:2].expand(heads, 1, num_keys - n)],
+                         dim=-1).unsqueeze(0).to(q.dtype)                        # (1, H, 1, N+K)
+    if mode == "sdpa":
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # the CLS row alone, in the official order, for the seed scores
+        logits = (q[:, :, :1] * scale) @ k.transpose(-2, -1)
+        probs = (logits if mask is None else logits + mask).softmax(dim=-1)
+        return attn.out_proj(L.merge_heads(out).reshape(b, tn, d)), probs
+    # scale q before the product, softmax over all N+K keys: the official order (fp32 parity, spec §11)
+    logits = (q * scale) @ k.transpose(-2, -1)
+    if mask is not None:
+        logits = logits + mask
     probs = logits.softmax(dim=-1)
     out = L.merge_heads(probs @ v).reshape(b, tn, d)
     return attn.out_proj(out), probs
@@ -88,7 +112,7 @@ def _seed_index(probs: Tensor, settings: TCSettings) -> Tensor:
     """Top-n_s patches per frame by the CLS row's post-softmax attention, averaged over heads.
 
     Args:
-        probs: (B·T, H, N, N+K).
+        probs: (B·T, H, N, N+K), or (B·T, H, 1, N+K) (the CLS row only).
 
     Returns:
         (B, T, n_s) patch indices in descending score order.
@@ -131,7 +155,8 @@ def tc_block(
     """
     tn = x_loc.shape[1]
     u = block.ln_1(x_loc if x_ctx is None else torch.cat([x_loc, x_ctx], dim=1))
-    out, probs = _tc_attention(block, u[:, :tn], None if x_ctx is None else u[:, tn:], bias, settings.num_frames)
+    out, probs = _tc_attention(block, u[:, :tn], None if x_ctx is None else u[:, tn:], bias, settings.num_frames,
+                               settings.attention)
     # residual on the frame rows only: the incoming context tokens are not carried forward
     x_loc = x_loc + block.ls_1(out)
     seeds = _gather_seeds(x_loc, _seed_index(probs, settings), settings)
