@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from chronoclip_tcclip import _vision
+from chronoclip_tcclip import vision as _vision
 
 import core
 
