@@ -14,6 +14,8 @@ Needs no dataset and no weights. Phases (each prints its progress):
    writer (``core.data.shard_writer.write_shards``, the tool behind ``chronoclip-shards``). Each synthetic
    class carries the label and name of a Kinetics-400 class and the manifest lists all 400 names, so every
    official K400 recipe runs unchanged: 400 class texts per step, T2L's catalog descriptions of K400.
+   ``--prepare-shards DIR`` only writes them (where PyAV is installed); ``--shards DIR`` reads them on a
+   machine without it (``benchmarks/build_gpu_wheels.sh``, ``docs/gpu-check.md``).
 3. **Training**, per method: the real entry point ``deepspeed --num_gpus 1 --module core.train`` (launched as
    ``python -m deepspeed.launcher.runner``, the same launcher), with the method's official ViT-B/16 recipe
    (vifi ``zero_shot``, t2l ``k400_zero_shot``, tcclip ``zero_shot``, ila ``k400_b16_8f``, stan ``k400_8f``):
@@ -32,14 +34,13 @@ Needs no dataset and no weights. Phases (each prints its progress):
 5. **Probe**, per trained model in this process (after its evaluation): one training forward+backward at the
    recipe's micro batch in bf16 under ``torch.utils.flop_counter.FlopCounterMode`` (model FLOPs per clip:
    matmuls, convolutions, attention; 2 FLOPs per multiply-add; the class texts' cost shared by the micro
-   batch included), so
-   ``MFU = clips/s x FLOPs per clip / --peak-tflops``; and which SDPA backend ran: every
+   batch included), so ``MFU = clips/s x FLOPs per clip / --peak-tflops``; and which SDPA backend ran: every
    ``F.scaled_dot_product_attention`` call is counted, and the fused kernels it dispatched to (flash,
    memory-efficient, cuDNN, CPU flash) are seen at the dispatcher; calls without a fused kernel ran the math
    fallback. A second forward restricted to the fused backends (``sdpa_kernel``) must not raise.
 6. **Report**: ``gpu_check.json`` and ``gpu_check.md`` in ``--out`` (default ``benchmarks/results/``;
-   ``--cpu-smoke``: ``results/`` in the work folder) with the date, device, torch and DeepSpeed versions, every figure
-   and the issue's goals next to it (vifi and t2l MFU >= 45 %, data wait < 10 % of step time, peak memory <
+   ``--cpu-smoke``: ``results/`` in the work folder) with the date, device, torch and DeepSpeed versions,
+   every figure and the issue's goals next to it (vifi and t2l MFU >= 45 %, data wait < 10 % of step time, peak memory <
    80 GB, bf16/fp32 agreement >= 99 %).
 
 A method that fails is recorded with the tail of its log and the check goes on with the next one; the exit

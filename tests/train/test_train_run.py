@@ -46,6 +46,7 @@ def test_tiny_run_writes_a_complete_run_dir(train_cache, tiny_args, tmp_path, ca
     assert summary["val_base/classes"] == 56 and summary["val_novel/classes"] == 28
     for key in ("base_top1", "novel_top1", "reversal_pair_top1"):
         assert 0.0 <= summary[key] <= 1.0
+    assert summary["peak_memory_mb"] > 0 and summary["memory_kind"] == "cpu_max_rss"
 
     # model.pt loads without DeepSpeed and classifies as the run's final weights do
     model, info = load_run_model(run)
