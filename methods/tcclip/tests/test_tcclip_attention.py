@@ -44,5 +44,5 @@ def test_sdpa_mode_matches_the_official_order(official_checkpoint, clip_file, go
 
 
 def test_unknown_attention_mode_is_refused(official_checkpoint, clip_file):
-    with pytest.raises(ValueError, match="attention 'flash' is not one of"):
+    with pytest.raises(ValueError, match="option 'attention' must be one of 'official', 'sdpa', got 'flash'"):
         core.load_official("tcclip", official_checkpoint, clip=clip_file, attention="flash")
