@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="PATH", help="run directory (or run/checkpoints/step_N) to continue")
     parser.add_argument("--output-dir", help="run directory (default runs/<method>-<timestamp>)")
     parser.add_argument("--model", help="CLIP architecture (clip.model), e.g. ViT-B-16")
-    parser.add_argument("--pretrained", help="local CLIP weights file (clip.pretrained), e.g. ViT-B-16.pt")
+    parser.add_argument("--pretrained", help="CLIP weights (clip.pretrained): a file such as ViT-B-16.pt, or an open_clip "
+                                             "tag of --model such as openai (Hugging Face hub cache)")
     parser.add_argument("--train-shards", help="training shards (data.train_shards)")
     parser.add_argument("--val-shards", help="validation shards (data.val_shards)")
     parser.add_argument("--class-names", help="class list file (data.class_names)")
