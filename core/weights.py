@@ -41,6 +41,8 @@ __all__ = [
     "hub_offline",
     "is_weights_name",
     "load_video_model",
+    "method_catalog",
+    "method_papers",
     "released_weights",
     "resolve_clip_weights",
     "resolve_released",
@@ -223,12 +225,20 @@ def weights_cache_dir() -> Path:
     return Path(root) / "weights"
 
 
+def _registry_file() -> dict[str, Any]:
+    text = (resources.files("core.configs") / REGISTRY_RESOURCE).read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def method_papers() -> dict[str, str]:
+    """Method -> its paper, venue and official code (the registry's ``papers`` section)."""
+    return dict(_registry_file().get("papers") or {})
+
+
 def released_weights() -> dict[str, ReleasedWeights]:
     """The registry: name -> entry, in file order."""
-    text = (resources.files("core.configs") / REGISTRY_RESOURCE).read_text(encoding="utf-8")
-    raw = yaml.safe_load(text) or {}
     out: dict[str, ReleasedWeights] = {}
-    for name, entry in raw.items():
+    for name, entry in (_registry_file().get("weights") or {}).items():
         unknown = set(entry) - REGISTRY_FIELDS
         if unknown:
             raise ValueError(f"{REGISTRY_RESOURCE}: entry {name!r} has unknown fields {sorted(unknown)}")
@@ -376,3 +386,42 @@ def load_video_model(method: str | None, source: str | os.PathLike, **options: A
         options["clip"] = str(resolve_clip_weights(backbone, clip).path)
     model = load_method(method).load_official(path, **options)
     return model, {"kind": kind, "method": method, "path": path}
+
+
+def method_catalog(methods: dict[str, str] | None = None, *, weights: bool = True) -> str:
+    """Installed methods with their distribution, paper, shipped recipes and (``weights``) released checkpoints.
+
+    ``methods``: name -> distribution (default :func:`core.list_methods`). Released files are listed with their
+    protocol, backbone, frames, the paper's figure, where they are hosted and whether they are cached here.
+    """
+    from core.method import list_methods, load_method
+
+    methods = list_methods() if methods is None else methods
+    papers = method_papers()
+    registry = released_weights()
+    lines: list[str] = []
+    for name, dist in methods.items():
+        lines.append(f"{name}  ({dist})")
+        if name in papers:
+            lines.append(f"  paper:   {papers[name]}")
+        try:
+            recipes = sorted(load_method(name).configs())
+        except Exception as error:  # a broken plugin should not hide the others
+            recipes = [f"<cannot load: {error}>"]
+        lines.append(f"  recipes: {', '.join(recipes) or 'none'}  (--config NAME)")
+        if not weights:
+            continue
+        entries = [e for e in registry.values() if e.method == name]
+        if entries:
+            lines.append("  released weights (core.load_official / --checkpoint / --official NAME):")
+        for entry in entries:
+            cached = entry.cache_path is not None and entry.cache_path.is_file()
+            frames = f"{entry.frames}f" if entry.frames else "?f"
+            lines.append(f"    {entry.name:<30} {entry.protocol:<16} {entry.backbone:<13} {frames:<4} "
+                         f"{entry.paper}")
+            where = entry.url or entry.hub_repo
+            check = f"sha256 {entry.sha256[:12]}…" if entry.sha256 else "sha256 unknown"
+            state = f"cached at {entry.cache_path}" if cached else (
+                f"save as {entry.cache_path}" if entry.cache_path else "a folder: pass the downloaded file's path")
+            lines.append(f"    {'':<30} {entry.hosted}: {where}; {check}; {state}")
+    return "\n".join(lines)

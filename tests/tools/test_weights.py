@@ -135,3 +135,19 @@ def test_an_authors_file_needs_the_method(tmp_path, test_clip_state):
         W.load_video_model(None, path)
     with pytest.raises(FileNotFoundError, match="list-weights"):
         W.describe_source("not-a-file-or-name")
+
+
+def test_list_weights_shows_methods_recipes_papers_and_files(offline_hub, capsys):
+    from core.train import main
+
+    assert main(["--list-weights"]) == 0
+    out = capsys.readouterr().out
+    assert "vifi  (chronoclip" in out and "recipes: base2novel, synthetic, zero_shot" in out
+    assert "ViFi-CLIP, CVPR 2023" in out
+    if "t2l" in core.list_methods():
+        assert "t2l-zero-shot-k400" in out and "52.9" in out
+        assert "https://drive.google.com/file/d/19QNGgaZjPyq0yz7XJGFccS7MV09KMY_K/view" in out
+        assert str(W.weights_cache_dir() / "t2l" / "t2l_zero_shot_k400.pt") in out
+    assert main(["--list-methods"]) == 0
+    out = capsys.readouterr().out
+    assert "recipes:" in out and "released weights" not in out
