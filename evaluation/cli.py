@@ -61,7 +61,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("model source (one kind)")
     src.add_argument("--run", action="append", default=[], metavar="[KEY=]PATH",
                      help="core.train run dir or model.pt; repeat with KEY = shots (few-shot) or split (base-to-novel)")
-    src.add_argument("--official", help="the authors' released checkpoint (needs --method)")
+    src.add_argument("--official", help="the authors' released checkpoint: a file (with --method) or a registry "
+                                        "name (python -m core.train --list-weights; the method is implied)")
     src.add_argument("--untrained", action="store_true", help="fresh build of --method on --model (smoke tests)")
     src.add_argument("--method", help="installed method (clip, vifi, t2l, tcclip, ila, stan)")
     src.add_argument("--model", dest="clip_model", help="CLIP architecture or preset for --untrained/zero-shot CLIP")

@@ -151,3 +151,18 @@ def test_list_weights_shows_methods_recipes_papers_and_files(offline_hub, capsys
     assert main(["--list-methods"]) == 0
     out = capsys.readouterr().out
     assert "recipes:" in out and "released weights" not in out
+
+
+def test_evaluation_sources_take_any_source_without_method(offline_hub, monkeypatch, tiny_run, test_clip_state):
+    from evaluation.sources import load_model
+
+    loaded = load_model(official=tiny_run / "model.pt")  # a run's model file given as --official: loaded as a run
+    assert loaded.method == "vifi" and loaded.trained_frames == 4 and loaded.class_names is not None
+    target = W.weights_cache_dir() / "vifi" / "v.pt"
+    target.parent.mkdir(parents=True)
+    torch.save(test_clip_state, target)
+    _inject(monkeypatch, **{"vifi-name": dict(BASE, hosted="google-drive", url="https://x", file="v.pt")})
+    loaded = load_model(official="vifi-name")  # the registry names the method
+    assert loaded.method == "vifi"
+    with pytest.raises(ValueError, match="holds a 'vifi' model"):
+        load_model(official="vifi-name", method="t2l")
