@@ -157,10 +157,12 @@ def read_clip(path: str | os.PathLike, *, num_frames: int, input_size: int, mean
     return views.transpose(0, 1).flatten(0, 1)
 
 
-def load_predictor(method: str | None, checkpoint: str | os.PathLike, *, clip: str | None = None,
+def load_predictor(method: str | None, checkpoint: str | os.PathLike | None = None, *, clip: str | None = None,
                    options: dict[str, Any] | None = None, num_frames: int | None = None,
                    clip_model: str | None = None):
     """The eval-mode model a ``--method``/``--checkpoint`` pair names (see the module docstring).
+
+    ``load_predictor("runs/vifi")`` (one argument: the checkpoint) lets the checkpoint say its method.
 
     ``checkpoint``: a run directory or its ``model.pt`` (the method comes from the run), a released
     checkpoint's registry name (``python -m core.train --list-weights``; the method comes from the registry),
@@ -174,6 +176,8 @@ def load_predictor(method: str | None, checkpoint: str | os.PathLike, *, clip: s
     from core.weights import describe_source, looks_like_path
     from evaluation.sources import load_model
 
+    if checkpoint is None:
+        method, checkpoint = None, method
     text = os.fspath(checkpoint)
     if method == "clip" and not looks_like_path(text) and not _registry_name(text):
         return load_model(method="clip", pretrained=text, clip_model=clip_model or "ViT-B-16",

@@ -129,3 +129,23 @@ def test_clip_by_tag_and_a_checkpoint_that_cannot_say(offline_hub, video_folder,
     # zero-shot CLIP by tag: resolved offline through the hub cache, which is empty here -> a clear error
     assert main([str(video_folder / "a.mp4"), "--labels", "a,b", "--method", "clip", "--checkpoint", "openai"]) == 2
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+
+
+def test_demo_videos_are_the_synthetic_classes_and_one_untrimmed_video(tmp_path):
+    import decord
+
+    from core.data.synthetic import SyntheticRecipe
+    from core.demo import DEMO_CLASSES
+    from core.demo import main as demo
+
+    assert demo([str(tmp_path / "demo")]) == 0
+    clips = sorted((tmp_path / "demo" / "clips").glob("*.mp4"))
+    assert [c.stem.replace("_", " ") for c in clips] == sorted(DEMO_CLASSES)
+    known = {" ".join(c) for c in SyntheticRecipe().classes()}
+    assert set(DEMO_CLASSES) <= known  # a run on the embedded default knows these labels
+    assert len(decord.VideoReader(str(clips[0]))) == 16
+    assert len(decord.VideoReader(str(tmp_path / "demo" / "untrimmed.mp4"))) == 16 * len(DEMO_CLASSES)
+
+
+def test_load_predictor_takes_the_checkpoint_alone(tiny_run):
+    assert load_predictor(str(tiny_run)).method == "vifi"
