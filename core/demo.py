@@ -2,7 +2,8 @@
 
 Writes ``OUT/clips/<class>.mp4`` (one 2 s clip per chosen class of the synthetic dataset, 64 px, 8 fps) and
 ``OUT/untrimmed.mp4`` (the clips back to back: an untrimmed video whose action changes every 2 s, for
-``--timeline``). The classes are those a ``python -m core.train`` run on the embedded default knows, so::
+``--timeline``). The classes are base classes of the embedded default, the ones a ``python -m core.train`` run
+on it learns (and lists as its classes), so::
 
     python -m core.demo demo
     python -m core.predict demo/clips --checkpoint runs/vifi
@@ -19,7 +20,8 @@ import numpy as np
 
 __all__ = ["DEMO_CLASSES", "main", "write_demo_videos"]
 
-DEMO_CLASSES = ("red circle moving left", "green square moving right", "blue triangle moving up",
+# base classes of the synthetic dataset: the ones a run on the embedded default trains on
+DEMO_CLASSES = ("red circle growing", "green square moving right", "blue triangle moving up",
                 "red square moving down")
 FPS = 8.0
 FRAMES = 16  # 2 s per clip
