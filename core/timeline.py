@@ -10,7 +10,8 @@ labels; the probabilities are the softmax over the labels.
 ``timeline.json`` holds the video's fps and duration, the settings, the labels, every window's start/end and
 top-k labels with probabilities, the full probability matrix (windows x labels) and ``segments``: runs of
 consecutive windows sharing their top-1 label, merged. ``timeline.png`` (beside it) plots the probabilities of
-the labels that are top-1 somewhere over time.
+the labels that are top-1 somewhere over time (points at window centres; a strip along the top colours each window
+by its top-1 label).
 """
 
 from __future__ import annotations
@@ -148,13 +149,16 @@ def plot_timeline(timeline: dict[str, Any], path: str | os.PathLike, max_labels:
     fig, ax = plt.subplots(figsize=(max(6.0, min(16.0, 0.25 * len(centres) + 4)), 3.5))
     for i in shown:
         ax.plot(centres, probs[:, i], marker="o", markersize=3, label=labels[i])
-    for seg in timeline["segments"]:
-        ax.axvspan(seg["start"], seg["end"], alpha=0.06, color="k")
+    colors = {i: line.get_color() for i, line in zip(shown, ax.get_lines())}
+    for item, row in zip(timeline["windows"], probs):  # top-1 of each window as a strip along the top
+        top = int(row.argmax())
+        ax.hlines(1.02, item["start"], item["end"], colors=colors.get(top, "0.5"), linewidth=4,
+                  transform=ax.get_xaxis_transform(), clip_on=False)
     ax.set_xlim(0, timeline["duration"])
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
-    ax.set_title(f"{Path(timeline['video']).name}: window {timeline['window']} s, stride {timeline['stride']} s")
+    ax.set_title(f"{Path(timeline['video']).name}: window {timeline['window']} s, stride {timeline['stride']} s", pad=12)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path = Path(path)
