@@ -67,7 +67,8 @@ SCHEMA: dict[str, Key] = {
     "method": Key(None, "method name (core.list_methods()); also --method"),
     "clip.model": Key("ViT-B-16", "CLIP architecture: open_clip name (ViT-B-16, ...) or preset (tiny, test); "
                                   "null: inferred from clip.pretrained"),
-    "clip.pretrained": Key(None, "local CLIP weights (OpenAI ViT-B-16.pt, open_clip checkpoint); 'synthetic': "
+    "clip.pretrained": Key(None, "CLIP weights: a file (OpenAI ViT-B-16.pt, open_clip checkpoint) or an open_clip tag "
+                                 "of clip.model (openai, via the HF hub cache); 'synthetic': "
                                  "pretrain the preset on the synthetic captions first (cached); null: random init"),
     "method_options": Key({}, "keyword arguments of the method's build() (see its recipes)"),
     "data.train_shards": Key(None, "training shards (dir, brace pattern, list); null: the synthetic dataset"),

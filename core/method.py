@@ -263,9 +263,13 @@ def default_method() -> str:
 
 
 def load_official(method: str, path: str | os.PathLike, **options: Any) -> VideoModel:
-    """Eval-ready model of ``method`` from the authors' released checkpoint ``path``.
+    """Eval-ready model of ``method`` from any source ``path``: the authors' released file, a released
+    checkpoint's registry name (``python -m core.train --list-weights``), or a ``core.train`` run directory
+    or its ``model.pt`` (see :func:`core.weights.load_video_model`).
 
-    ``options`` are method-specific (e.g. ``clip=<OpenAI CLIP file>`` for TC-CLIP, whose files lack the token
-    embedding table).
+    ``options`` are method-specific (e.g. ``clip=<OpenAI CLIP file>`` or ``clip="openai"`` for TC-CLIP, whose
+    files lack the token embedding table).
     """
-    return load_method(method).load_official(path, **options)
+    from core.weights import load_video_model
+
+    return load_video_model(method, path, **options)[0]

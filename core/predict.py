@@ -2,12 +2,21 @@
 
     python -m core.predict clip.mp4 --labels "juggling balls,riding a bike,playing guitar" \\
         --method tcclip --checkpoint zero_shot_k400.pth --clip ViT-B-16.pt
-    python -m core.predict videos/ --labels-file labels.txt --method vifi --checkpoint runs/vifi --top-k 3 --json
-    python -m core.predict clip.mp4 --labels "a,b" --method clip --checkpoint ViT-B-16.pt     # zero-shot CLIP
+    python -m core.predict videos/ --labels-file labels.txt --checkpoint runs/vifi --top-k 3 --json
+    python -m core.predict clip.mp4 --labels "a,b" --method clip --checkpoint openai          # zero-shot CLIP
 
-``--checkpoint`` is a ``core.train`` run directory or its ``model.pt``; for ``--method clip`` a CLIP weights
-file (zero-shot CLIP); otherwise the authors' released checkpoint of ``--method`` (converted by the method's
-``load_official``; ``--clip`` is passed to converters that need OpenAI's CLIP file, e.g. TC-CLIP).
+``--checkpoint`` is a ``core.train`` run directory or its ``model.pt`` (method, frame count and class list come
+from the run: ``--method`` and ``--labels`` are optional), a released checkpoint's name (``python -m core.train
+--list-weights``), for ``--method clip`` a CLIP weights file or an open_clip tag (``openai``: zero-shot CLIP),
+otherwise the authors' released file of ``--method`` (converted by the method's ``load_official``; ``--clip`` is
+passed to converters that need OpenAI's CLIP, e.g. TC-CLIP).
+
+Beyond top-k labels (``--output results.csv`` / ``.json`` writes them per video)::
+
+    python -m core.predict videos/ --checkpoint runs/vifi --features feats.npz          # video embeddings
+    python -m core.predict videos/ --checkpoint runs/vifi --query "a person juggling"   # text-to-video search
+    python -m core.predict feats.npz --checkpoint runs/vifi --query "a person juggling"  # ... over exported ones
+    python -m core.predict match.mp4 --checkpoint runs/vifi --timeline t.json --window 2 --stride 1  # long video
 
 Any file the decoder can read works (mp4, avi, mkv, webm, mov, ...; ``--decoder`` decord, the default, pyav or
 torchcodec: ``core.data.decoders``); a folder is searched recursively for
@@ -133,34 +142,49 @@ def read_clip(path: str | os.PathLike, *, num_frames: int, input_size: int, mean
     return views.transpose(0, 1).flatten(0, 1)
 
 
-def load_predictor(method: str, checkpoint: str | os.PathLike, *, clip: str | None = None,
-                   options: dict[str, Any] | None = None, num_frames: int | None = None):
-    """The eval-mode model a ``--method``/``--checkpoint`` pair names (see the module docstring)."""
+def load_predictor(method: str | None, checkpoint: str | os.PathLike | None = None, *, clip: str | None = None,
+                   options: dict[str, Any] | None = None, num_frames: int | None = None,
+                   clip_model: str | None = None):
+    """The eval-mode model a ``--method``/``--checkpoint`` pair names (see the module docstring).
+
+    ``load_predictor("runs/vifi")`` (one argument: the checkpoint) lets the checkpoint say its method.
+
+    ``checkpoint``: a run directory or its ``model.pt`` (the method comes from the run), a released
+    checkpoint's registry name (``python -m core.train --list-weights``; the method comes from the registry),
+    an authors' file (``method`` required), or for ``method="clip"`` a CLIP weights file or an open_clip tag
+    (``openai``; architecture ``clip_model``, default ViT-B-16).
+
+    Raises:
+        FileNotFoundError: neither a file, a run, nor a registry name.
+        ValueError: ``method`` contradicts the checkpoint, or is needed and missing.
+    """
+    from core.weights import describe_source, looks_like_path
     from evaluation.sources import load_model
 
-    path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    if path.is_dir() or _is_run_model(path):
-        loaded = load_model(run=path)
-        if loaded.method != method:
-            raise ValueError(f"{path} holds a {loaded.method!r} model, not {method!r}; pass --method {loaded.method}")
-        return loaded
+    if checkpoint is None:
+        method, checkpoint = None, method
+    text = os.fspath(checkpoint)
+    if method == "clip" and not looks_like_path(text) and not _registry_name(text):
+        return load_model(method="clip", pretrained=text, clip_model=clip_model or "ViT-B-16",
+                          num_frames=num_frames or 8, options=options)
+    kind, said = describe_source(text)
+    if said is not None and method is not None and said != method:
+        raise ValueError(f"{text} holds a {said!r} model, not {method!r}; pass --method {said} (or omit --method)")
+    if kind == "run":
+        return load_model(run=Path(text))
     if method == "clip":
-        return load_model(method="clip", pretrained=path, clip_model=None, num_frames=num_frames or 8,
+        return load_model(method="clip", pretrained=text, clip_model=clip_model, num_frames=num_frames or 8,
                           options=options)
-    return load_model(official=path, method=method, clip_file=clip, options=options)
+    if method is None and said is None:
+        raise ValueError(f"cannot tell which method wrote {text}: pass --method (clip for a CLIP weights file, or "
+                         f"the method whose authors released it, e.g. tcclip)")
+    return load_model(official=text, method=method or said, clip_file=clip, options=options)
 
 
-def _is_run_model(path: Path) -> bool:
-    try:
-        from core import runs
-    except ImportError:
-        return False
-    check = getattr(runs, "is_run_model", None)
-    if check is not None:
-        return bool(check(path))
-    return path.name == "model.pt" and (path.parent / "config.yaml").is_file()
+def _registry_name(text: str) -> bool:
+    from core.weights import is_weights_name
+
+    return is_weights_name(text)
 
 
 def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, top_k: int = 5,
@@ -214,12 +238,17 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("videos", nargs="+", help="video files or folders")
-    parser.add_argument("--labels", help='comma-separated candidate labels, e.g. "juggling,dancing,cooking"')
+    parser.add_argument("videos", nargs="+", help="video files or folders (for --query also a --features file)")
+    parser.add_argument("--labels", help='comma-separated candidate labels, e.g. "juggling,dancing,cooking" '
+                                         "(default: a run's own class list)")
     parser.add_argument("--labels-file", help="labels, one per line (or an id,name CSV, or a JSON list)")
-    parser.add_argument("--method", required=True, help="installed method (clip, vifi, t2l, tcclip, ila, stan)")
-    parser.add_argument("--checkpoint", required=True, help="run dir / model.pt, authors' checkpoint, or CLIP file")
-    parser.add_argument("--clip", help="OpenAI CLIP file for converters that need it (TC-CLIP)")
+    parser.add_argument("--method", help="installed method (clip, vifi, t2l, tcclip, ila, stan); only needed when "
+                                         "the checkpoint cannot say (an authors' file, a CLIP file)")
+    parser.add_argument("--checkpoint", required=True, help="run dir / model.pt, a released checkpoint's name "
+                        "(--list-weights of core.train), an authors' file, or a CLIP file / open_clip tag (clip)")
+    parser.add_argument("--model", dest="clip_model", help="CLIP architecture for --method clip (default ViT-B-16 "
+                                                           "with a tag such as openai; inferred from a file)")
+    parser.add_argument("--clip", help="OpenAI CLIP file (or tag: openai) for converters that need it (TC-CLIP)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
     parser.add_argument("--descriptions", help="description CSV/JSON for methods that classify with descriptions")
     parser.add_argument("--top-k", type=int, default=5, help="labels to print per video (default 5)")
@@ -229,28 +258,44 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
                         help="video decoder (default decord; pyav when decord cannot be imported)")
+    parser.add_argument("--output", metavar="FILE", help="also write the per-video results to FILE (.csv or .json)")
+    tools = parser.add_argument_group("features, search and long videos")
+    tools.add_argument("--features", metavar="FILE", help="export the L2-normalised video embeddings with their file "
+                                                         "names to FILE (.npz or .safetensors)")
+    tools.add_argument("--query", help='rank the videos (or a --features file given as the input) by this text, '
+                                       'e.g. "a person juggling"; prints the --top-k best')
+    tools.add_argument("--timeline", metavar="FILE.json", help="long-video mode: slide the model over one untrimmed "
+                       "video and write the top actions per window to FILE.json and a plot to FILE.png")
+    tools.add_argument("--window", type=float, default=2.0, help="timeline window in seconds (default 2)")
+    tools.add_argument("--stride", type=float, default=1.0, help="timeline stride in seconds (default 1)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    from core import predict_modes
     from core.data.decoders import resolve_decoder
     from evaluation.sources import parse_options
     from evaluation.texts import read_description_file
 
     try:
-        labels = load_labels(args.labels, args.labels_file)
-        videos = find_videos(args.videos)
         clips, _, crops = args.views.lower().partition("x")
         if not (clips.isdigit() and crops.isdigit()):
             raise ValueError(f"--views must look like 1x1 or 4x3; got {args.views!r}")
+        searched_file = predict_modes.features_input(args)
+        videos = [] if searched_file else find_videos(args.videos)
         loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
-                                num_frames=args.frames)
+                                num_frames=args.frames, clip_model=args.clip_model)
+        if args.features or args.query:
+            return predict_modes.features_and_search(args, loaded, videos, searched_file, (int(clips), int(crops)))
+        labels = predict_modes.labels_for(args, loaded)
         descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
         decoder = resolve_decoder(args.decoder)  # an unusable backend is a clear error (or decord -> pyav)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        if args.timeline:
+            return predict_modes.timeline(args, loaded, videos, labels, descriptions)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
         return 2
     if not videos:
         print("error: no video files found", file=sys.stderr)
@@ -260,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(int(clips), int(crops)),
                               frames=args.frames, device=device, descriptions=descriptions,
                               progress=folder or len(videos) > 1, decoder=decoder)
+    if args.output:
+        print(f"results: {predict_modes.write_results(results, args.output)}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

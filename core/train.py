@@ -40,11 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="PATH", help="run directory (or run/checkpoints/step_N) to continue")
     parser.add_argument("--output-dir", help="run directory (default runs/<method>-<timestamp>)")
     parser.add_argument("--model", help="CLIP architecture (clip.model), e.g. ViT-B-16")
-    parser.add_argument("--pretrained", help="local CLIP weights file (clip.pretrained), e.g. ViT-B-16.pt")
+    parser.add_argument("--pretrained", help="CLIP weights (clip.pretrained): a file such as ViT-B-16.pt, or an open_clip "
+                                             "tag of --model such as openai (Hugging Face hub cache)")
     parser.add_argument("--train-shards", help="training shards (data.train_shards)")
     parser.add_argument("--val-shards", help="validation shards (data.val_shards)")
     parser.add_argument("--class-names", help="class list file (data.class_names)")
-    parser.add_argument("--list-methods", action="store_true", help="print the installed methods and exit")
+    parser.add_argument("--list-methods", action="store_true",
+                        help="print the installed methods with their paper and recipes, and exit")
+    parser.add_argument("--list-weights", action="store_true",
+                        help="--list-methods plus the authors' released checkpoints of each (name, protocol, "
+                             "frames, the paper's figure, where to get them), and exit")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     # the deepspeed launcher appends --local_rank=N; the rank is read from the environment instead
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -154,11 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     args, rest = _parser().parse_known_args(argv)
     _setup_logging()
-    if args.list_methods:
-        from core.method import list_methods
+    if args.list_methods or args.list_weights:
+        from core.weights import method_catalog
 
-        for name, dist in list_methods().items():
-            print(f"{name:<10} {dist}")
+        print(method_catalog(weights=args.list_weights))
         return 0
     # bad input raises ValueError / FileNotFoundError / UnknownMethodError: run_cli makes it one line, exit 2
     config = _resolve(args, rest)

@@ -61,7 +61,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("model source (one kind)")
     src.add_argument("--run", action="append", default=[], metavar="[KEY=]PATH",
                      help="core.train run dir or model.pt; repeat with KEY = shots (few-shot) or split (base-to-novel)")
-    src.add_argument("--official", help="the authors' released checkpoint (needs --method)")
+    src.add_argument("--official", help="the authors' released checkpoint: a file (with --method) or a registry "
+                                        "name (python -m core.train --list-weights; the method is implied)")
     src.add_argument("--untrained", action="store_true", help="fresh build of --method on --model (smoke tests)")
     src.add_argument("--method", help="installed method (clip, vifi, t2l, tcclip, ila, stan)")
     src.add_argument("--model", dest="clip_model", help="CLIP architecture or preset for --untrained/zero-shot CLIP")
@@ -269,6 +270,7 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
     from evaluation import report as R
 
     method = entries[0].loaded.method
+    logits_files = _save_logits(results, out_dir)
     json_obj = {
         "protocol": protocol, "method": method,
         "created": _dt.datetime.now().isoformat(timespec="seconds"), "chronoclip": core.__version__,
@@ -277,7 +279,8 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
         "sets": [{"group": s.group, "split": s.split, "shards": str(s.shards), "num_classes": len(s.class_names),
                   "class_origin": s.class_origin, "label_subset": s.label_map is not None}
                  for sets in groups.values() for s in sets],
-        "results": {label: {name: r.as_dict() for name, r in per.items()} for label, per in results.items()},
+        "results": {label: {name: {**r.as_dict(), "logits_file": logits_files.get((label, name))}
+                            for name, r in per.items()} for label, per in results.items()},
         "summary": summary, "choices": CHOICES[protocol],
     }
     if profile:
@@ -322,6 +325,21 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
                     per_class_accuracy(preds.predictions, preds.labels, r.num_classes), r.class_names,
                     out_dir / f"per_class_{stem}.png", title=f"{method} {entry.label} on {eval_set.name}")
     return paths
+
+
+def _save_logits(results, out_dir: Path) -> dict[tuple[str, str], str]:
+    """Every model's per-video, per-view logits on every set under ``out_dir/logits`` (see evaluation.logits)."""
+    from evaluation.logits import save_logits
+
+    out: dict[tuple[str, str], str] = {}
+    for label, per in results.items():
+        for name, r in per.items():
+            if r.predictions is None or r.predictions.view_logits is None:
+                continue
+            stem = f"{label}_{name}".replace(" ", "_").replace("/", "-").replace("=", "").replace("+", "plus")
+            path = save_logits(out_dir / "logits" / f"{stem}.npz", r.predictions, r.class_names)
+            out[(label, name)] = str(path.relative_to(out_dir))
+    return out
 
 
 def _profile_for(entry: Entry, device: str) -> dict:

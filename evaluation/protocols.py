@@ -98,7 +98,13 @@ class SetResult:
     class_names: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k not in ("predictions", "class_names")}
+        out = {k: v for k, v in vars(self).items() if k not in ("predictions", "class_names")}
+        if self.predictions is not None and self.class_names:
+            from evaluation.logits import per_class_dict
+
+            out["per_class_top1"] = per_class_dict(self.predictions.predictions, self.predictions.labels,
+                                                   self.class_names)
+        return out
 
 
 def evaluate_set(entry: Entry, eval_set: EvalSet, options: RunOptions) -> SetResult:
@@ -117,7 +123,8 @@ def evaluate_set(entry: Entry, eval_set: EvalSet, options: RunOptions) -> SetRes
     total = loader.num_batches
     preds = run_classifier(
         model, loader, texts, aggregation=settings.aggregation, label_map=eval_set.label_map, device=options.device,
-        dtype=options.dtype, progress=f"{entry.label}: {eval_set.name}" if options.progress else False, total=total)
+        dtype=options.dtype, progress=f"{entry.label}: {eval_set.name}" if options.progress else False, total=total,
+        keep_view_logits=True)  # saved beside the report (evaluation.logits): re-scoring needs no new forward
     stats = getattr(loader, "last_epoch_stats", {}) or {}
     skipped = int(stats.get("skipped_decode", 0)) + int(stats.get("skipped_read", 0))
     num_classes = len(eval_set.class_names)

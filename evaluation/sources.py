@@ -3,9 +3,10 @@
 Every command of the package (protocols, compare, profile, core.predict) accepts the same sources:
 
 * ``--run PATH``: a run directory of ``core.train`` or its consolidated ``model.pt`` (``core.runs``);
-* ``--official PATH --method M [--clip FILE] [--option k=v ...]``: the authors' released checkpoint,
+* ``--official PATH|NAME [--method M] [--clip FILE] [--option k=v ...]``: the authors' released checkpoint,
   converted by the method's ``load_official`` (``--clip`` is passed as ``clip=`` for methods whose files
-  lack CLIP weights, e.g. TC-CLIP);
+  lack CLIP weights, e.g. TC-CLIP); a registry name (``python -m core.train --list-weights``) names its method,
+  and a run's ``model.pt`` is loaded as a run;
 * ``--method clip --pretrained FILE [--model ViT-B-16]``: zero-shot CLIP from OpenAI's (or an open_clip) file;
 * ``--method M --model NAME [--pretrained FILE] --untrained``: a freshly built model (random new modules on
   the given CLIP); useful for profiling and for smoke tests on the tiny presets.
@@ -149,6 +150,10 @@ def zero_shot_clip_file(loaded: LoadedModel) -> str | None:
         from core.training.pretrain import PretrainRecipe, pretrained_clip_path
 
         return str(pretrained_clip_path(PretrainRecipe(preset=loaded.clip_name or "tiny")))
+    from core.weights import looks_like_path, resolve_clip_weights
+
+    if not looks_like_path(loaded.clip_pretrained):  # an open_clip tag such as "openai"
+        return str(resolve_clip_weights(loaded.clip_name, loaded.clip_pretrained).path)
     return loaded.clip_pretrained
 
 
@@ -209,6 +214,14 @@ def load_model(
             raise FileNotFoundError(f"run {str(path)!r} not found; pass a core.train run directory or its model.pt")
         return _load_run(path)
     if official is not None:
+        from core.weights import describe_source
+
+        kind, said = describe_source(official)  # a run's model.pt, a registry name, or an authors' file
+        if said is not None and method is not None and said != method:
+            raise ValueError(f"{official} holds a {said!r} model, not {method!r}; pass --method {said} (or omit it)")
+        if kind == "run":
+            return _load_run(Path(official))
+        method = method or said
         if method is None:
             raise ValueError("--official needs --method (which converter reads the file), e.g. --method tcclip")
         if clip_file is not None:
@@ -235,7 +248,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, method_required: boo
     """Add the model-source flags every command shares."""
     group = parser.add_argument_group("model source (one of)")
     group.add_argument("--run", help="core.train run directory or its model.pt")
-    group.add_argument("--official", help="the authors' released checkpoint (needs --method)")
+    group.add_argument("--official", help="the authors' released checkpoint: a file (with --method) or a registry "
+                                          "name (python -m core.train --list-weights)")
     group.add_argument("--untrained", action="store_true", help="fresh build of --method on --model (smoke tests)")
     group.add_argument("--method", required=method_required, help="installed method name (clip, vifi, t2l, ...)")
     group.add_argument("--model", dest="clip_model", help="CLIP architecture or preset (ViT-B-16, tiny, test)")

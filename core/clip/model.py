@@ -1,7 +1,9 @@
-"""Building open_clip CLIP models by name and loading CLIP weights from local files only.
+"""Building open_clip CLIP models by name and loading CLIP weights from local files or by open_clip tag.
 
 Weights come from files the user has: OpenAI's released checkpoints (TorchScript archives such as
-``ViT-B-16.pt``, or their plain state dicts) and open_clip checkpoints. Nothing is downloaded.
+``ViT-B-16.pt``, or their plain state dicts) and open_clip checkpoints (``.pt``/``.bin``/``.safetensors``),
+or from an open_clip pretrained tag (``openai``) resolved by ``core.weights`` through the Hugging Face hub
+cache (downloaded only where the network allows; never with ``HF_HUB_OFFLINE=1``).
 """
 
 from __future__ import annotations
@@ -82,10 +84,15 @@ def read_clip_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"CLIP weights {str(path)!r} not found. Pass the local file of OpenAI's release (e.g. ViT-B-16.pt) or an "
-            f"open_clip checkpoint; chronoclip never downloads weights.")
+            f"CLIP weights {str(path)!r} not found. Pass the local file of OpenAI's release (e.g. ViT-B-16.pt), an "
+            f"open_clip checkpoint, or an open_clip pretrained tag with the architecture (build_clip('ViT-B-16', "
+            f"pretrained='openai')).")
     if _is_torchscript(path):
         state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    elif path.suffix == ".safetensors":  # open_clip's hub files (open_clip_model.safetensors)
+        from safetensors.torch import load_file
+
+        state = load_file(str(path), device="cpu")
     else:
         from core.serialization import load_weights
 
@@ -150,7 +157,10 @@ def build_clip(
         name: a chronoclip preset (``tiny``, ``test``), an open_clip architecture (``ViT-B-16``,
             ``ViT-B-16-quickgelu``, ``ViT-L-14``, ...), a full model-config dict, or ``None`` to infer the
             architecture from ``pretrained``.
-        pretrained: local weights file (OpenAI TorchScript or state dict, or an open_clip checkpoint).
+        pretrained: local weights file (OpenAI TorchScript or state dict, or an open_clip checkpoint), or an
+            open_clip pretrained tag of ``name`` (``openai``, ``laion2b_s34b_b88k``, ...) resolved through open_clip's
+            registry and the Hugging Face hub cache (``core.weights.resolve_clip_weights``; offline with
+            ``HF_HUB_OFFLINE=1``).
         **overrides: config entries to change, e.g. ``quick_gelu=True`` or
             ``vision_cfg={"layers": 6}`` (nested dicts are merged).
 
@@ -161,6 +171,13 @@ def build_clip(
         ValueError: unknown architecture, weights that do not fit it, or OpenAI weights paired with a
             plain-GELU config (open_clip would silently build the wrong model).
     """
+    if pretrained is not None:
+        from core.weights import resolve_clip_weights
+
+        resolved = resolve_clip_weights(name if isinstance(name, str) else None, pretrained)
+        pretrained = resolved.path
+        if resolved.quick_gelu:  # open_clip's pretrained config says so (OpenAI's tags)
+            overrides.setdefault("quick_gelu", True)
     state = read_clip_state_dict(pretrained) if pretrained is not None else None
     if name is None:
         if state is None:

@@ -1,7 +1,7 @@
 """The CLIP backbone of a run: which architecture, which weights, and the config saved to rebuild it.
 
 ``clip.model`` names an open_clip architecture or a chronoclip preset; ``clip.pretrained`` is a local
-weights file, ``synthetic`` (pretrain the preset on the synthetic captions, cached) or null (random init).
+weights file, an open_clip pretrained tag of ``clip.model`` (``openai``: resolved by ``core.weights``), ``synthetic`` (pretrain the preset on the synthetic captions, cached) or null (random init).
 OpenAI's files always get the architecture read from their weights (QuickGELU included), so
 ``--model ViT-B-16 --pretrained ViT-B-16.pt`` does the right thing; a named architecture that does not
 match the file is an error.
@@ -56,7 +56,10 @@ def build_backbone(model: str | None, pretrained: str | None) -> tuple[CLIP, dic
             raise ValueError("clip.model is null and no clip.pretrained file to infer the architecture from")
         cfg = named_clip_config(model)
         return build_clip(cfg), cfg
-    path = expand_path(pretrained)
+    from core.weights import resolve_clip_weights
+
+    weights = resolve_clip_weights(model, expand_path(pretrained))  # a file, or an open_clip tag (openai)
+    path = weights.path
     state = read_clip_state_dict(path)
     if is_openai_state_dict(state) or model is None:
         cfg = infer_clip_config(state)
@@ -67,5 +70,7 @@ def build_backbone(model: str | None, pretrained: str | None) -> tuple[CLIP, dic
         logger.info("CLIP architecture read from %s (QuickGELU: %s)", path, cfg.get("quick_gelu", False))
     else:
         cfg = named_clip_config(model)
+        if weights.quick_gelu:
+            cfg["quick_gelu"] = True
     del state
     return build_clip(cfg, pretrained=path), cfg
