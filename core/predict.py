@@ -21,8 +21,6 @@ the softmax over the given labels (averaged over views).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
@@ -57,7 +55,8 @@ class Prediction:
 
 
 def load_labels(labels: str | None = None, labels_file: str | os.PathLike | None = None) -> list[str]:
-    """Labels from a comma-separated string or a file (one per line, an ``id,name`` CSV, or a JSON list).
+    """Labels from a comma-separated string or a file (``core.io.read_class_list``: one per line, an ``id,name``
+    CSV, a JSON list, or a catalog reference such as ``ucf101``).
 
     Raises:
         ValueError: neither or both given, fewer than 2 labels, or duplicates.
@@ -68,20 +67,9 @@ def load_labels(labels: str | None = None, labels_file: str | os.PathLike | None
     if labels is not None:
         names = [x.strip() for x in labels.split(",") if x.strip()]
     else:
-        path = Path(labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"labels file {str(path)!r} not found")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            obj = json.loads(text)
-            names = [str(obj[k]) for k in sorted(obj, key=int)] if isinstance(obj, dict) else [str(x) for x in obj]
-        elif path.suffix == ".csv":
-            rows = [r for r in csv.reader(io.StringIO(text)) if r]
-            if rows and [c.strip().lower() for c in rows[0][:2]] == ["id", "name"]:
-                rows = rows[1:]
-            names = [(r[1] if len(r) > 1 else r[0]).strip() for r in rows]
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
+        from core.io import read_class_list
+
+        names = read_class_list(labels_file)
     if len(names) < 2:
         raise ValueError(f"need at least 2 labels to choose between; got {names}")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -151,48 +139,41 @@ def read_clip(path: str | os.PathLike, *, num_frames: int, input_size: int, mean
 def load_predictor(method: str, checkpoint: str | os.PathLike, *, clip: str | None = None,
                    options: dict[str, Any] | None = None, num_frames: int | None = None):
     """The eval-mode model a ``--method``/``--checkpoint`` pair names (see the module docstring)."""
-    from evaluation.sources import load_model
+    from core.eval.sources import load_model
+    from core.runs import is_run_model
 
     path = Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    if path.is_dir() or _is_run_model(path):
+    if is_run_model(path):
         loaded = load_model(run=path)
         if loaded.method != method:
             raise ValueError(f"{path} holds a {loaded.method!r} model, not {method!r}; pass --method {loaded.method}")
         return loaded
     if method == "clip":
-        return load_model(method="clip", pretrained=path, clip_model=None, num_frames=num_frames or 8,
-                          options=options)
+        return load_model(method="clip", pretrained=path, clip_model=None, num_frames=num_frames, options=options)
     return load_model(official=path, method=method, clip_file=clip, options=options)
-
-
-def _is_run_model(path: Path) -> bool:
-    try:
-        from core import runs
-    except ImportError:
-        return False
-    check = getattr(runs, "is_run_model", None)
-    if check is not None:
-        return bool(check(path))
-    return path.name == "model.pt" and (path.parent / "config.yaml").is_file()
 
 
 def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, top_k: int = 5,
                     views: tuple[int, int] = (1, 1), frames: int | None = None, device: str = "cpu",
-                    descriptions: dict[str, str] | None = None, progress: bool = False) -> list[Prediction]:
-    """Top-k labels with probabilities for each video; undecodable videos come back with ``error`` set."""
+                    descriptions: dict[str, str] | None = None, progress: bool = False,
+                    dtype: torch.dtype = torch.float32) -> list[Prediction]:
+    """Top-k labels with probabilities for each video; undecodable videos come back with ``error`` set.
+
+    Frames per clip: ``core.eval.settings.resolve_num_frames`` (the model's fixed count, ``frames``, the run's,
+    the method's fully-supervised test setting, 8).
+    """
     from tqdm import tqdm
 
     from core.data.decoding import DecodeError
-    from evaluation.metrics import aggregate_views
-    from evaluation.settings import method_table
-    from evaluation.sources import input_size_of
+    from core.eval.metrics import aggregate_views
+    from core.eval.settings import method_settings, resolve_num_frames
+    from core.eval.sources import input_size_of
 
-    model = loaded.model.to(device).eval()
-    table = method_table(loaded.method)
-    num_frames = model.num_frames or frames or \
-        ((loaded.config or {}).get("data") or {}).get("num_frames") or table["fully-supervised"]["frames"]
+    model = loaded.model.to(device=device, dtype=dtype).eval()
+    num_frames, _ = resolve_num_frames(fixed=model.num_frames, requested=frames, stored=loaded.trained_frames,
+                                       method_default=method_settings(loaded.method)[0]["fully-supervised"]["frames"])
     clips, crops = views
     sampling = "segment_center" if clips == 1 else "segment"
     run_descriptions = getattr(loaded, "descriptions", None)
@@ -218,7 +199,7 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
             out.append(Prediction(str(path), error=str(error)))
             continue
         with torch.inference_mode():
-            logits = model.classify(clip.to(device), texts).float().cpu()  # (V, C)
+            logits = model.classify(clip.to(device=device, dtype=dtype), texts).float().cpu()  # (V, C)
         probs = aggregate_views(logits[None], "softmax_mean")[0]
         top = torch.topk(probs, k)
         out.append(Prediction(str(path), [labels[i] for i in top.indices.tolist()], top.values.tolist()))
@@ -240,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--views", default="1x1", help="temporal clips x spatial crops (default 1x1)")
     parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default 8/16)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="precision (default auto: bf16 where the hardware has it, fp32 elsewhere; fp32 on CUDA "
+                             "allows TF32); the JSON output names it")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
@@ -247,15 +231,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    from evaluation.sources import parse_options
-    from evaluation.texts import read_description_file
+    from core.eval.settings import parse_views
+    from core.eval.sources import parse_options
+    from core.eval.texts import read_description_file
 
     try:
         labels = load_labels(args.labels, args.labels_file)
         videos = find_videos(args.videos)
-        clips, _, crops = args.views.lower().partition("x")
-        if not (clips.isdigit() and crops.isdigit()):
-            raise ValueError(f"--views must look like 1x1 or 4x3; got {args.views!r}")
+        clips, crops = parse_views(args.views)
         loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
                                 num_frames=args.frames)
         descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
@@ -265,13 +248,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not videos:
         print("error: no video files found", file=sys.stderr)
         return 2
+    from core.eval.settings import resolve_eval_dtype
+    from core.precision import dtype_name
+
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    folder = any(Path(v).is_dir() for v in args.videos)
-    results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(int(clips), int(crops)),
-                              frames=args.frames, device=device, descriptions=descriptions,
-                              progress=folder or len(videos) > 1)
+    try:
+        dtype = resolve_eval_dtype(args.dtype, device)
+        folder = any(Path(v).is_dir() for v in args.videos)
+        results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(clips, crops),
+                                  frames=args.frames, device=device, descriptions=descriptions,
+                                  progress=folder or len(videos) > 1, dtype=dtype)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
+        print(json.dumps([{**r.as_dict(), "precision": dtype_name(dtype)} for r in results], indent=2))
     else:
         for r in results:
             if r.error is not None:
