@@ -227,7 +227,7 @@ def resolve_settings(method: str, protocol: str, *, model_frames: int | None = N
     frames, frames_origin = resolve_num_frames(fixed=model_frames, requested=overrides.get("frames"),
                                                stored=run.frames, method_default=entry.get("frames"))
     values: dict[str, Any] = {"frames": frames}
-    origin = {"frames": frames_origin}
+    origin = {"frames": table_origin if frames_origin == "the method's evaluation.yaml" else frames_origin}
     for key, from_run, from_table in (("views", run.views, parse_views(entry["views"])),
                                       ("sampling", run.sampling, entry["sampling"])):
         if key in overrides:
