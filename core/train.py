@@ -108,14 +108,17 @@ def _setup_logging() -> None:
 
 
 def _print_summary(summary: dict) -> None:
+    """The run's final numbers (``summary.json`` holds them in percent)."""
     lines = [f"{summary['method']}: {summary['step']} steps"]
     if summary.get("synthetic"):
         for label, key in (("base classes", "base_top1"), ("novel classes", "novel_top1"),
                            ("time-reversal pairs", "reversal_pair_top1")):
             value = summary.get(key)
-            lines.append(f"  top-1 {label:<20} {100 * value:6.2f} %" if value is not None else f"  {label}: n/a")
+            lines.append(f"  top-1 {label:<20} {value:6.2f} %" if value is not None else f"  {label}: n/a")
+        if summary.get("hm") is not None:
+            lines.append(f"  HM of base/novel top-1    {summary['hm']:6.2f} %")
     elif summary.get("val_top1") is not None:
-        lines.append(f"  top-1 val {100 * summary['val_top1']:6.2f} %")
+        lines.append(f"  top-1 val {summary['val_top1']:6.2f} %")
     print("\n".join(lines), flush=True)
 
 
