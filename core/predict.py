@@ -219,7 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--descriptions", help="description CSV/JSON for methods that classify with descriptions")
     parser.add_argument("--top-k", type=int, default=5, help="labels to print per video (default 5)")
     parser.add_argument("--views", default="1x1", help="temporal clips x spatial crops (default 1x1)")
-    parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default 8/16)")
+    parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default: the run's, else the "
+                        "method's fully-supervised test setting; core.eval.settings.resolve_num_frames)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
                         help="precision (default auto: bf16 where the hardware has it, fp32 elsewhere; fp32 on CUDA "

@@ -81,6 +81,15 @@ class Entry:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+#: Videos per evaluation batch when neither the command line nor the run (its eval.batch_size) sets one.
+DEFAULT_BATCH_SIZE = 8
+
+
+def _batch_size(entry: Entry, options: RunOptions) -> int:
+    run = entry.loaded.run_test
+    return options.batch_size or (run.batch_size if run is not None and run.batch_size else DEFAULT_BATCH_SIZE)
+
+
 def resolved_dtype(entry: Entry, options: RunOptions) -> torch.dtype:
     """The dtype ``entry`` is evaluated in (``core.eval.settings.resolve_eval_dtype``)."""
     from core.eval.settings import resolve_eval_dtype
@@ -98,8 +107,7 @@ def evaluate_set(entry: Entry, eval_set: EvalSet, options: RunOptions) -> SetRes
     texts, text_note = resolve_class_texts(model, eval_set.class_names, settings.text, dataset=eval_set.dataset,
                                            split=eval_set.catalog_split, descriptions_file=options.descriptions_file,
                                            run_descriptions=entry.loaded.descriptions)
-    run = entry.loaded.run_test
-    batch_size = options.batch_size or (run.batch_size if run and run.batch_size else 8)
+    batch_size = _batch_size(entry, options)
     if options.seed is not None:
         import dataclasses
 
@@ -140,7 +148,7 @@ def _compile(entry: Entry, groups: dict[str, list[EvalSet]], options: RunOptions
     model = entry.loaded.model
     first = next(s for sets in groups.values() for s in sets)
     size = input_size_of(model)
-    batch = options.batch_size or (entry.loaded.run_test.batch_size if entry.loaded.run_test else None) or 8
+    batch = _batch_size(entry, options)
     video = torch.zeros(batch * entry.settings.views, entry.settings.frames, 3, size, size, device=options.device,
                         dtype=dtype)
     texts = model.class_texts(first.class_names, {n: n for n in first.class_names}
