@@ -61,9 +61,9 @@ CHOICES = {
 COMMON_CHOICES = [
     "accuracies in percent; a tie between the true class and others counts at its expected value (a fair coin: "
     "equal to torch.topk on real logits); a reversal-pair tie counts 0.5 (core.eval.metrics).",
-    "test settings: command line > the run's own (model.pt num_frames, data.test_views, data.test_sampling, "
-    "train.seed; what its summary.json used) > the method's evaluation.yaml > core defaults; each value's origin "
-    "is in report.json (entries[].settings.origin).",
+    "test settings: command line > a run's frame count (model.pt) and, on the data it validated on, its own test "
+    "settings (data.test_views, data.test_sampling, train.seed: what its summary.json used) > the method's "
+    "evaluation.yaml > core defaults; each value's origin is in report.json (entries[].settings.origin).",
 ]
 
 
@@ -160,8 +160,12 @@ def _with_wise(settings: EvalSettings, alpha: float | None) -> EvalSettings:
     return dataclasses.replace(settings, wise_ft=alpha, origin=dict(settings.origin))
 
 
-def build_entries(args: argparse.Namespace, protocol: str) -> list[Entry]:
-    """Load every model the arguments name and resolve its settings (plus WiSE-FT variants for zero-shot)."""
+def build_entries(args: argparse.Namespace, protocol: str, groups: dict[str, list[EvalSet]] | None = None
+                  ) -> list[Entry]:
+    """Load every model the arguments name and resolve its settings (plus WiSE-FT variants for zero-shot).
+
+    A run keeps its own test settings on data it validated on (``RunTestSettings.covers``); elsewhere only
+    its frame count and precision carry over."""
     from evaluation.wiseft import wise_ft
 
     sources: list[tuple[str, LoadedModel]] = []
@@ -182,6 +186,9 @@ def build_entries(args: argparse.Namespace, protocol: str) -> list[Entry]:
     for index, (key, loaded) in enumerate(sources):
         if protocol == "base-to-novel" and not key and len(sources) > 1:
             key = f"s{index + 1}"
+        if loaded.run_test is not None and groups is not None and \
+                not loaded.run_test.covers([s for sets in groups.values() for s in sets]):
+            loaded = dataclasses.replace(loaded, run_test=loaded.run_test.frames_only())
         settings = resolve_settings(loaded.method, protocol, model_frames=loaded.model.num_frames,
                                     run=loaded.run_test, overrides=_overrides(args))
         alpha = args.wise_ft if args.wise_ft is not None else settings.wise_ft
@@ -375,8 +382,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if device.startswith("cuda") and world > 1 and ":" not in device:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     torch.manual_seed(args.seed or 0)
-    entries = build_entries(args, protocol)
     groups = eval_sets_from_args(args, protocol)
+    entries = build_entries(args, protocol, groups)
     options = RunOptions(device=device, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed,
                          descriptions_file=args.descriptions, progress=not args.quiet, rank=rank, world_size=world,
                          dtype=args.dtype, compile=args.compile)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -150,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                 options=method_options)
         else:
             loaded = _train(method, Path(args.runs_dir) / method, args.train_arg, args.retrain)
+        if loaded.run_test is not None and not loaded.run_test.covers([*groups["base"], *groups["novel"]]):
+            loaded = dataclasses.replace(loaded, run_test=loaded.run_test.frames_only())  # a run on other data
         settings = resolve_settings(method, "base-to-novel", model_frames=loaded.model.num_frames,
                                     run=loaded.run_test, overrides=overrides)
         entry = Entry(label=method, loaded=loaded, settings=settings, variant="final")

@@ -5,10 +5,12 @@ Where each value comes from, in one order of precedence (the report names the or
 1. the command line (``--frames``, ``--views``, ``--sampling``, ``--aggregation``, ``--text``);
 2. for the frame count only: the model itself when its weights fix it (``VideoModel.num_frames``;
    a ``--frames`` that disagrees is an error);
-3. a run of ``core.train``: the test settings its own validation used and ``summary.json`` reports
-   (``num_frames`` stored in ``model.pt``, ``data.test_views``, ``data.test_sampling``, and the seed of
-   random views ``train.seed``), so a run gets the same number in ``summary.json``, every protocol and
-   ``compare``;
+3. a run of ``core.train``: its frame count (``num_frames``, stored once in ``model.pt``) always; and, on
+   the data it validated on (the embedded synthetic splits, or exactly its ``data.val_shards``), the test
+   settings its own validation and ``summary.json`` used (``data.test_views``, ``data.test_sampling``, the
+   seed of random views ``train.seed``), so a run gets the same number in ``summary.json``, every protocol
+   and ``compare`` (:meth:`RunTestSettings.covers`; on other data the method's final-test settings (4)
+   apply, e.g. TC-CLIP's 2x1 zero-shot test of a run that validated on one view);
 4. the method's own test settings for the protocol, shipped as data in its package
    (``<config_package>/evaluation.yaml``, read through ``core.Method.evaluation_settings()``);
 5. core's defaults (:data:`DEFAULT_SETTINGS`, frames :data:`DEFAULT_NUM_FRAMES`) for a method that ships none.
@@ -20,7 +22,7 @@ The view aggregation, the class-text mode, the reported checkpoint and the WiSE-
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -99,6 +101,21 @@ class RunTestSettings:
     seed: int | None = None
     batch_size: int | None = None
     precision: str | None = None
+    #: what the run validated on: ``("synthetic",)`` (the embedded data) or its ``data.val_shards``
+    validated_on: tuple[str, ...] = ()
+
+    def frames_only(self) -> RunTestSettings:
+        """What still applies on data the run did not validate on: its frame count and precision."""
+        return RunTestSettings(frames=self.frames, precision=self.precision)
+
+    def covers(self, eval_sets: Sequence[Any]) -> bool:
+        """Whether every set (``core.eval.sets.EvalSet``) is data this run validated on: the embedded synthetic
+        splits for a run on the synthetic data, or exactly its ``data.val_shards``."""
+        if not eval_sets or not self.validated_on:
+            return False
+        if self.validated_on == ("synthetic",):
+            return all(s.dataset == "synthetic" for s in eval_sets)
+        return all(str(s.shards) in self.validated_on for s in eval_sets)
 
     @classmethod
     def from_run(cls, info: Mapping[str, Any]) -> RunTestSettings:
@@ -107,10 +124,16 @@ class RunTestSettings:
         data, train = config.get("data") or {}, config.get("train") or {}
         frames = info.get("num_frames", data.get("num_frames"))
         views = data.get("test_views")
+        if data.get("train_shards") is None and data.get("val_shards") is None:
+            validated_on: tuple[str, ...] = ("synthetic",) if "train_shards" in data else ()
+        else:
+            shards = data.get("val_shards")
+            validated_on = tuple(str(s) for s in shards) if isinstance(shards, (list, tuple)) else \
+                ((str(shards),) if shards is not None else ())
         return cls(frames=int(frames) if frames is not None else None,
                    views=parse_views(views) if views is not None else None, sampling=data.get("test_sampling"),
                    seed=train.get("seed"), batch_size=(config.get("eval") or {}).get("batch_size"),
-                   precision=train.get("precision"))
+                   precision=train.get("precision"), validated_on=validated_on)
 
 
 def method_settings(method: str) -> tuple[dict[str, Any], str]:

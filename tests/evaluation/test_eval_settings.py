@@ -68,3 +68,17 @@ def test_views_parsing():
     for bad in ("4", "4x2", "ax3", "0x1"):
         with pytest.raises(ValueError, match="views"):
             parse_views(bad)
+
+
+def test_a_run_keeps_its_own_views_only_on_the_data_it_validated_on(plugins):
+    from core.eval.sets import EvalSet
+
+    synthetic_run = RunTestSettings(frames=4, views=(1, 1), sampling="segment_center", seed=3,
+                                    validated_on=("synthetic",))
+    stand_in = EvalSet("base", "val", "x", ["a"], dataset="synthetic")
+    real = EvalSet("HMDB-51", "1", "/data/hmdb_val1", ["a"], dataset="hmdb51")
+    assert synthetic_run.covers([stand_in]) and not synthetic_run.covers([stand_in, real])
+    assert RunTestSettings(validated_on=("/data/hmdb_val1",)).covers([real])
+    # elsewhere only the frame count carries over; the method's final-test settings apply
+    s = resolve_settings("fifth", "fully-supervised", run=synthetic_run.frames_only())
+    assert (s.frames, s.clips, s.crops, s.sampling, s.seed) == (4, 4, 3, "segment", None)
