@@ -44,14 +44,12 @@ class Features:
 
 
 def frames_for(loaded, frames: int | None = None) -> int:
-    """Frames per clip for ``loaded``: fixed by the weights, else ``frames``, else the run's, else the method's."""
-    from evaluation.settings import method_table
+    """Frames per clip for ``loaded``: :func:`core.eval.settings.resolve_num_frames`, as ``core.predict`` uses it."""
+    from core.eval.settings import method_settings, resolve_num_frames
 
-    fixed = loaded.model.num_frames
-    if fixed is not None:
-        return int(fixed)
-    run = ((loaded.config or {}).get("data") or {}).get("num_frames")
-    return int(frames or loaded.trained_frames or run or method_table(loaded.method)["fully-supervised"]["frames"])
+    count, _ = resolve_num_frames(fixed=loaded.model.num_frames, requested=frames, stored=loaded.trained_frames,
+                                  method_default=method_settings(loaded.method)[0]["fully-supervised"]["frames"])
+    return count
 
 
 def embed_videos(loaded, videos: Sequence[str | os.PathLike], *, frames: int | None = None,
@@ -60,8 +58,8 @@ def embed_videos(loaded, videos: Sequence[str | os.PathLike], *, frames: int | N
     from tqdm import tqdm
 
     from core.data.decoding import DecodeError
+    from core.eval.sources import input_size_of
     from core.predict import read_clip
-    from evaluation.sources import input_size_of
 
     model = loaded.model.to(device).eval()
     num_frames = frames_for(loaded, frames)

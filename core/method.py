@@ -27,6 +27,10 @@ __all__ = ["ENTRY_POINT_GROUP", "Method", "NoOptions", "OptionsError", "UnknownM
 
 ENTRY_POINT_GROUP = "chronoclip.methods"
 
+#: The file in a method's ``config_package`` that holds its test settings (not a recipe), see
+#: :meth:`Method.evaluation_settings` and docs/evaluation.md.
+EVALUATION_SETTINGS_FILE = "evaluation.yaml"
+
 
 class VideoModel(nn.Module):
     """Base of every method's model: a video encoder + text side that classifies clips by class text.
@@ -184,7 +188,17 @@ class Method:
         if self.config_package is None:
             return {}
         folder = resources.files(self.config_package)
-        return {p.name[: -len(".yaml")]: p for p in folder.iterdir() if p.name.endswith(".yaml")}
+        return {p.name[: -len(".yaml")]: p for p in folder.iterdir()
+                if p.name.endswith(".yaml") and p.name != EVALUATION_SETTINGS_FILE}
+
+    def evaluation_settings(self) -> dict[str, Any] | None:
+        """The method's test settings per protocol, as its authors' code evaluates: the data file
+        ``<config_package>/evaluation.yaml`` (``None`` when the method ships none; core's defaults apply).
+        ``core.eval.settings`` reads and checks it; docs/evaluation.md gives the format."""
+        if self.config_package is None:
+            return None
+        file = resources.files(self.config_package) / EVALUATION_SETTINGS_FILE
+        return yaml.safe_load(file.read_text()) if file.is_file() else None
 
     def load_config(self, protocol: str) -> dict[str, Any]:
         """The recipe for ``protocol`` as a dict."""

@@ -31,8 +31,6 @@ the softmax over the given labels (averaged over views).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
@@ -67,7 +65,8 @@ class Prediction:
 
 
 def load_labels(labels: str | None = None, labels_file: str | os.PathLike | None = None) -> list[str]:
-    """Labels from a comma-separated string or a file (one per line, an ``id,name`` CSV, or a JSON list).
+    """Labels from a comma-separated string or a file (``core.io.read_class_list``: one per line, an ``id,name``
+    CSV, a JSON list, or a catalog reference such as ``ucf101``).
 
     Raises:
         ValueError: neither or both given, fewer than 2 labels, or duplicates.
@@ -78,20 +77,9 @@ def load_labels(labels: str | None = None, labels_file: str | os.PathLike | None
     if labels is not None:
         names = [x.strip() for x in labels.split(",") if x.strip()]
     else:
-        path = Path(labels_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"labels file {str(path)!r} not found")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            obj = json.loads(text)
-            names = [str(obj[k]) for k in sorted(obj, key=int)] if isinstance(obj, dict) else [str(x) for x in obj]
-        elif path.suffix == ".csv":
-            rows = [r for r in csv.reader(io.StringIO(text)) if r]
-            if rows and [c.strip().lower() for c in rows[0][:2]] == ["id", "name"]:
-                rows = rows[1:]
-            names = [(r[1] if len(r) > 1 else r[0]).strip() for r in rows]
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
+        from core.io import read_class_list
+
+        names = read_class_list(labels_file)
     if len(names) < 2:
         raise ValueError(f"need at least 2 labels to choose between; got {names}")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -158,15 +146,15 @@ def load_predictor(method: str | None, checkpoint: str | os.PathLike | None = No
         FileNotFoundError: neither a file, a run, nor a registry name.
         ValueError: ``method`` contradicts the checkpoint, or is needed and missing.
     """
+    from core.eval.sources import load_model
     from core.weights import describe_source, looks_like_path
-    from evaluation.sources import load_model
 
     if checkpoint is None:
         method, checkpoint = None, method
     text = os.fspath(checkpoint)
     if method == "clip" and not looks_like_path(text) and not _registry_name(text):
         return load_model(method="clip", pretrained=text, clip_model=clip_model or "ViT-B-16",
-                          num_frames=num_frames or 8, options=options)
+                          num_frames=num_frames, options=options)
     kind, said = describe_source(text)
     if said is not None and method is not None and said != method:
         raise ValueError(f"{text} holds a {said!r} model, not {method!r}; pass --method {said} (or omit --method)")
@@ -190,19 +178,21 @@ def _registry_name(text: str) -> bool:
 def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, top_k: int = 5,
                     views: tuple[int, int] = (1, 1), frames: int | None = None, device: str = "cpu",
                     descriptions: dict[str, str] | None = None, progress: bool = False,
-                    decoder: str = "decord") -> list[Prediction]:
-    """Top-k labels with probabilities for each video; undecodable videos come back with ``error`` set."""
+                    decoder: str = "decord", dtype: torch.dtype = torch.float32) -> list[Prediction]:
+    """Top-k labels with probabilities for each video; undecodable videos come back with ``error`` set.
+
+    Frames per clip: ``core.eval.settings.resolve_num_frames`` (the model's fixed count, ``frames``, the run's,
+    the method's fully-supervised test setting, 8).
+    """
     from tqdm import tqdm
 
     from core.data.decoding import DecodeError
-    from evaluation.metrics import aggregate_views
-    from evaluation.settings import method_table
-    from evaluation.sources import input_size_of
+    from core.eval.metrics import aggregate_views
+    from core.eval.sources import input_size_of
+    from core.features import frames_for
 
-    model = loaded.model.to(device).eval()
-    table = method_table(loaded.method)
-    num_frames = model.num_frames or frames or \
-        ((loaded.config or {}).get("data") or {}).get("num_frames") or table["fully-supervised"]["frames"]
+    model = loaded.model.to(device=device, dtype=dtype).eval()
+    num_frames = frames_for(loaded, frames)
     clips, crops = views
     sampling = "segment_center" if clips == 1 else "segment"
     run_descriptions = getattr(loaded, "descriptions", None)
@@ -228,7 +218,7 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
             out.append(Prediction(str(path), error=str(error)))
             continue
         with torch.inference_mode():
-            logits = model.classify(clip.to(device), texts).float().cpu()  # (V, C)
+            logits = model.classify(clip.to(device=device, dtype=dtype), texts).float().cpu()  # (V, C)
         probs = aggregate_views(logits[None], "softmax_mean")[0]
         top = torch.topk(probs, k)
         out.append(Prediction(str(path), [labels[i] for i in top.indices.tolist()], top.values.tolist()))
@@ -253,8 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--descriptions", help="description CSV/JSON for methods that classify with descriptions")
     parser.add_argument("--top-k", type=int, default=5, help="labels to print per video (default 5)")
     parser.add_argument("--views", default="1x1", help="temporal clips x spatial crops (default 1x1)")
-    parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default 8/16)")
+    parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default: the run's, else the "
+                        "method's fully-supervised test setting; core.eval.settings.resolve_num_frames)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="precision (default auto: bf16 where the hardware has it, fp32 elsewhere; fp32 on CUDA "
+                             "allows TF32); the JSON output names it")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
                         help="video decoder (default decord; pyav when decord cannot be imported)")
@@ -276,13 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from core import predict_modes
     from core.data.decoders import resolve_decoder
-    from evaluation.sources import parse_options
-    from evaluation.texts import read_description_file
+    from core.eval.settings import parse_views
+    from core.eval.sources import parse_options
+    from core.eval.texts import read_description_file
 
     try:
-        clips, _, crops = args.views.lower().partition("x")
-        if not (clips.isdigit() and crops.isdigit()):
-            raise ValueError(f"--views must look like 1x1 or 4x3; got {args.views!r}")
+        clips, crops = parse_views(args.views)
         searched_file = predict_modes.features_input(args)
         videos = [] if searched_file else find_videos(args.videos)
         loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
@@ -300,15 +293,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not videos:
         print("error: no video files found", file=sys.stderr)
         return 2
+    from core.eval.settings import resolve_eval_dtype
+    from core.precision import dtype_name
+
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    folder = any(Path(v).is_dir() for v in args.videos)
-    results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(int(clips), int(crops)),
-                              frames=args.frames, device=device, descriptions=descriptions,
-                              progress=folder or len(videos) > 1, decoder=decoder)
+    try:
+        dtype = resolve_eval_dtype(args.dtype, device)
+        folder = any(Path(v).is_dir() for v in args.videos)
+        results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(clips, crops),
+                                  frames=args.frames, device=device, descriptions=descriptions,
+                                  progress=folder or len(videos) > 1, decoder=decoder, dtype=dtype)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.output:
         print(f"results: {predict_modes.write_results(results, args.output)}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
+        print(json.dumps([{**r.as_dict(), "precision": dtype_name(dtype)} for r in results], indent=2))
     else:
         for r in results:
             if r.error is not None:

@@ -8,7 +8,9 @@ key                       value
 ``format``, ``version``   ``"chronoclip-run-model"``, 1
 ``method``                method name (``core.load_method`` finds the plugin)
 ``clip_config``           open_clip model config of the backbone (architecture only, no weights)
-``num_frames``            frames per clip the model was built for
+``num_frames``            frames per clip the model was built for (stored here only: the copy of the
+                          run config under ``config`` has no ``data.num_frames``; read it with
+                          :func:`core.eval.settings.resolve_num_frames` through a loaded run)
 ``method_options``        keyword arguments of ``Method.build``
 ``class_names``           training class list (labels index it)
 ``descriptions``          class name -> description, or None
@@ -28,7 +30,7 @@ import torch
 
 from core.method import VideoModel
 
-__all__ = ["MODEL_FILE", "MODEL_FORMAT", "load_run_model", "model_file_payload"]
+__all__ = ["MODEL_FILE", "MODEL_FORMAT", "clip_weights_file", "is_run_model", "load_run_model", "model_file_payload"]
 
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = "chronoclip-run-model"
@@ -40,12 +42,42 @@ def model_file_payload(*, method: str, clip_config: Mapping[str, Any], num_frame
                        descriptions: Mapping[str, str] | None, state_dict: Mapping[str, torch.Tensor], step: int,
                        config: Mapping[str, Any]) -> dict[str, Any]:
     """The dict written to ``model.pt`` (see the module docstring)."""
+    config = {key: dict(value) if isinstance(value, Mapping) else value for key, value in config.items()}
+    if isinstance(config.get("data"), dict):
+        config["data"].pop("num_frames", None)  # stored once, as the top-level num_frames
     return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "method": method, "clip_config": dict(clip_config),
             "num_frames": int(num_frames), "method_options": dict(method_options), "class_names": list(class_names),
             "descriptions": dict(descriptions) if descriptions is not None else None,
             "state_dict": {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
                            for k, v in state_dict.items()},
-            "step": int(step), "config": dict(config)}
+            "step": int(step), "config": config}
+
+
+def is_run_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run directory with a ``model.pt`` or such a file (not an authors' checkpoint)."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / MODEL_FILE).is_file()
+    return path.name == MODEL_FILE and (path.parent / "config.yaml").is_file()
+
+
+def clip_weights_file(clip_model: str | None, clip_pretrained: str | None) -> str | None:
+    """The CLIP weights file a run's backbone started from (``clip.model`` / ``clip.pretrained``), e.g. for
+    WiSE-FT; ``None`` when it started from random weights. ``clip.pretrained=synthetic`` names the cached
+    preset pretrained on the synthetic captions (built on first use)."""
+    if clip_pretrained is None:
+        return None
+    from core.config import SYNTHETIC_PRETRAINED
+
+    if clip_pretrained == SYNTHETIC_PRETRAINED:
+        from core.training.pretrain import PretrainRecipe, pretrained_clip_path
+
+        return str(pretrained_clip_path(PretrainRecipe(preset=clip_model or "tiny")))
+    from core.weights import looks_like_path, resolve_clip_weights
+
+    if not looks_like_path(clip_pretrained):  # an open_clip tag such as "openai"
+        return str(resolve_clip_weights(clip_model, clip_pretrained).path)
+    return str(clip_pretrained)
 
 
 def _model_file(path: str | os.PathLike) -> Path:

@@ -38,7 +38,7 @@ def text_embeddings(model, queries: Sequence[str]) -> torch.Tensor:
                 return F.normalize(encoder(texts).float(), dim=-1).cpu()
         from core.clip import layers as L
         from core.clip import tokenize
-        from evaluation.sources import find_clip
+        from core.eval.sources import find_clip
 
         clip = find_clip(model)
         if clip is None:

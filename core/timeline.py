@@ -59,8 +59,8 @@ def video_timeline(loaded, path: str | os.PathLike, labels: Sequence[str], *, wi
     from core.data.decoding import DecodeError
     from core.data.sampling import segment_center
     from core.data.transforms import EvalTransform
+    from core.eval.sources import input_size_of
     from core.features import frames_for
-    from evaluation.sources import input_size_of
 
     model = loaded.model.to(device).eval()
     num_frames = frames_for(loaded, frames)

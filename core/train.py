@@ -120,7 +120,8 @@ def _setup_logging() -> None:
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
-    """The final figures, each with its chance level and meaning, and where the run directory is."""
+    """The final figures (``summary.json`` holds them in percent), each with its chance level and meaning,
+    and where the run directory is."""
     lines = [f"{summary['method']}: {summary['step']} training steps"]
     rows = []
     if summary.get("synthetic"):
@@ -132,12 +133,14 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
                 ("time-reversal pairs", summary.get("reversal_pair_top1"), 0.5,
                  "own class vs its time reversal (moving left/right, growing/shrinking, ...): "
                  "a frame average cannot beat chance")]
+        if summary.get("hm") is not None:
+            rows.append(("HM of base/novel", summary["hm"], None, "harmonic mean of the two top-1 figures"))
     elif summary.get("val_top1") is not None:
         classes = summary.get("val/classes")
         rows = [("top-1, validation", summary["val_top1"], 1 / classes if classes else None,
                  f"{classes} classes")]
     for label, value, chance, meaning in rows:
-        figure = f"{100 * value:6.2f} %" if value is not None else "   n/a  "
+        figure = f"{value:6.2f} %" if value is not None else "   n/a  "
         level = f"chance {100 * chance:5.2f} %" if chance is not None else ""
         lines.append(f"  {label:<22} {figure}   {level}   ({meaning})")
     lines.append(f"run directory: {run_dir}  (model.pt, summary.json, metrics.jsonl, train.log; "

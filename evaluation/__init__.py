@@ -4,10 +4,11 @@
     python -m evaluation compare --help          # several methods trained and evaluated side by side
     python -m evaluation.profile --help          # parameters, GFLOPs per view, clips/s, peak memory
 
-The metrics (:mod:`evaluation.metrics`) are small pure functions; importing this package is light.
+The metrics are defined once in :mod:`core.eval.metrics` (re-exported by :mod:`evaluation.metrics`); the
+evaluation engine, sets, settings and model sources live in :mod:`core.eval`; importing this package is light.
 """
 
-from evaluation.metrics import (
+from core.eval.metrics import (
     aggregate_views,
     confusion_matrix,
     harmonic_mean,

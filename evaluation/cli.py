@@ -33,10 +33,12 @@ from typing import Any
 import torch
 
 import core
-from evaluation.datasets import EvalSet, catalog_name, display_name, real_set, synthetic_sets
-from evaluation.metrics import AGGREGATIONS, confusion_matrix, per_class_accuracy
+from core.eval.metrics import AGGREGATIONS, confusion_matrix, per_class_accuracy
+from core.eval.sets import EvalSet
+from core.eval.settings import PROTOCOLS, TEXT_MODES, EvalSettings, method_settings, parse_views, resolve_settings
+from core.precision import DTYPES
+from evaluation.datasets import catalog_name, display_name, real_set, synthetic_sets
 from evaluation.protocols import Entry, RunOptions, run_protocol, summarize
-from evaluation.settings import PROTOCOLS, TEXT_MODES, EvalSettings, method_table, resolve_settings
 from evaluation.sources import LoadedModel, best_logged, load_model, parse_options, zero_shot_clip_file
 
 __all__ = ["build_entries", "eval_sets_from_args", "main", "write_report"]
@@ -55,6 +57,14 @@ CHOICES = {
                       "the mean of per-split HMs is in the JSON."],
     "fully-supervised": [],
 }
+#: Said in every report.
+COMMON_CHOICES = [
+    "accuracies in percent; a tie between the true class and others counts at its expected value (a fair coin: "
+    "equal to torch.topk on real logits); a reversal-pair tie counts 0.5 (core.eval.metrics).",
+    "test settings: command line > a run's frame count (model.pt) and, on the data it validated on, its own test "
+    "settings (data.test_views, data.test_sampling, train.seed: what its summary.json used) > the method's "
+    "evaluation.yaml > core defaults; each value's origin is in report.json (entries[].settings.origin).",
+]
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +81,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option, repeatable")
     src.add_argument("--key", help="protocol key of a single non-run model (shots or split name)")
 
-    st = parser.add_argument_group("test settings (default: the method's official ones, settings.yaml)")
+    st = parser.add_argument_group("test settings (default: a run's own, else the method's evaluation.yaml)")
     st.add_argument("--frames", type=int, help="frames per clip (only for models that do not fix it)")
     st.add_argument("--views", help="temporal clips x spatial crops, e.g. 4x3")
     st.add_argument("--sampling", help="frame sampler (core.data.sampling name)")
@@ -82,12 +92,17 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     st.add_argument("--wise-ft-clip", help="zero-shot CLIP weights for WiSE-FT (default: the run's clip.pretrained)")
 
     rn = parser.add_argument_group("running")
-    rn.add_argument("--batch-size", type=int, default=8, help="videos per batch (default 8)")
+    rn.add_argument("--batch-size", type=int, help="videos per batch (default: a run's eval.batch_size, else 8)")
     rn.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     rn.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
                     help="video decoder (default decord; pyav when decord cannot be imported)")
     rn.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    rn.add_argument("--seed", type=int, default=0, help="seed of the random multi-view clips (default 0)")
+    rn.add_argument("--dtype", choices=DTYPES, default="auto",
+                    help="precision (default auto: a run's own validation precision on this device, else bf16 where "
+                         "the hardware has it, fp32 elsewhere; fp32 on CUDA allows TF32)")
+    rn.add_argument("--compile", action="store_true",
+                    help="torch.compile the classifier (compile time reported apart from steady-state speed)")
+    rn.add_argument("--seed", type=int, help="seed of the random multi-view clips (default: a run's train.seed, else 0)")
     rn.add_argument("--output-dir", help="report folder (default reports/<protocol>-<method>-<time>)")
     rn.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -139,12 +154,7 @@ def _split_key(item: str) -> tuple[str, str]:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    views = None
-    if args.views:
-        parts = args.views.lower().replace("×", "x").split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"--views must look like 4x3 (temporal clips x spatial crops); got {args.views!r}")
-        views = (int(parts[0]), int(parts[1]))
+    views = parse_views(args.views) if args.views else None
     return {"frames": args.frames, "views": views, "sampling": args.sampling, "aggregation": args.aggregation,
             "text": args.text}
 
@@ -153,8 +163,12 @@ def _with_wise(settings: EvalSettings, alpha: float | None) -> EvalSettings:
     return dataclasses.replace(settings, wise_ft=alpha, origin=dict(settings.origin))
 
 
-def build_entries(args: argparse.Namespace, protocol: str) -> list[Entry]:
-    """Load every model the arguments name and resolve its settings (plus WiSE-FT variants for zero-shot)."""
+def build_entries(args: argparse.Namespace, protocol: str, groups: dict[str, list[EvalSet]] | None = None
+                  ) -> list[Entry]:
+    """Load every model the arguments name and resolve its settings (plus WiSE-FT variants for zero-shot).
+
+    A run keeps its own test settings on data it validated on (``RunTestSettings.covers``); elsewhere only
+    its frame count and precision carry over."""
     from evaluation.wiseft import wise_ft
 
     sources: list[tuple[str, LoadedModel]] = []
@@ -166,7 +180,7 @@ def build_entries(args: argparse.Namespace, protocol: str) -> list[Entry]:
             sources.append((key, load_model(run=path)))
     else:
         # a fresh build gets the protocol's frame count of the method (TC-CLIP: 16) unless --frames says otherwise
-        frames = args.frames or (method_table(args.method)[protocol]["frames"] if args.method else None)
+        frames = args.frames or (method_settings(args.method)[0][protocol].get("frames") if args.method else None)
         loaded = load_model(official=args.official, method=args.method, clip_model=args.clip_model,
                             pretrained=args.pretrained, clip_file=args.clip_file, untrained=args.untrained,
                             num_frames=frames, options=parse_options(args.option))
@@ -175,9 +189,11 @@ def build_entries(args: argparse.Namespace, protocol: str) -> list[Entry]:
     for index, (key, loaded) in enumerate(sources):
         if protocol == "base-to-novel" and not key and len(sources) > 1:
             key = f"s{index + 1}"
-        trained = loaded.trained_frames or ((loaded.config or {}).get("data") or {}).get("num_frames")
+        if loaded.run_test is not None and groups is not None and \
+                not loaded.run_test.covers([s for sets in groups.values() for s in sets]):
+            loaded = dataclasses.replace(loaded, run_test=loaded.run_test.frames_only())
         settings = resolve_settings(loaded.method, protocol, model_frames=loaded.model.num_frames,
-                                    trained_frames=trained, overrides=_overrides(args))
+                                    run=loaded.run_test, overrides=_overrides(args))
         alpha = args.wise_ft if args.wise_ft is not None else settings.wise_ft
         settings = _with_wise(settings, None)
         label = {"few-shot": f"K={key}" if key else "final", "base-to-novel": key or "final"}.get(protocol, key or "final")
@@ -281,7 +297,8 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
                  for sets in groups.values() for s in sets],
         "results": {label: {name: {**r.as_dict(), "logits_file": logits_files.get((label, name))}
                             for name, r in per.items()} for label, per in results.items()},
-        "summary": summary, "choices": CHOICES[protocol],
+        "summary": summary, "choices": CHOICES[protocol] + COMMON_CHOICES, "unit": "%",
+        "precision": {e.label: e.notes.get("precision") for e in entries},
     }
     if profile:
         json_obj["profile"] = profile
@@ -289,8 +306,12 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
 
     lines = [f"# {protocol}: {method}", ""]
     for e in entries:
-        lines.append(f"- **{e.label}**: {e.loaded.source}; {e.settings.describe()}")
-        lines += [f"  - {k}: {v}" for k, v in e.notes.items() if isinstance(v, str)]
+        lines.append(f"- **{e.label}**: {e.loaded.source}; {e.settings.describe()}; precision "
+                     f"{e.notes.get('precision', '?')}")
+        lines += [f"  - {k}: {v}" for k, v in e.notes.items() if isinstance(v, str) and k != "precision"]
+        if "compile_s" in e.notes:
+            lines.append(f"  - torch.compile: {e.notes['compile_s']:.1f} s compile, then "
+                         f"{e.notes['videos_per_s']:.1f} videos/s")
     lines.append("")
     if protocol == "zero-shot":
         lines.append(R.zero_shot_table(method, entries, summary))
@@ -302,7 +323,7 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
     else:
         lines.append(R.fully_supervised_table(method, entries, summary, profile))
     lines += ["", "## Every evaluation", "", R.details_table(results), "## Choices", ""]
-    lines += [f"- {c}" for c in CHOICES[protocol]]
+    lines += [f"- {c}" for c in CHOICES[protocol] + COMMON_CHOICES]
     lines += [f"- view aggregation `{e.settings.aggregation}`: {AGGREGATIONS[e.settings.aggregation]}"
               for e in entries[:1]]
     lines += [f"- class list of {s.name}: {s.class_origin}" for sets in groups.values() for s in sets]
@@ -322,7 +343,7 @@ def write_report(protocol: str, entries: Sequence[Entry], groups: dict[str, list
                     matrix, r.class_names, out_dir / f"confusion_{stem}.png",
                     title=f"{method} {entry.label} on {eval_set.name}")
                 paths[f"per-class {stem}"] = plot_per_class_accuracy(
-                    per_class_accuracy(preds.predictions, preds.labels, r.num_classes), r.class_names,
+                    per_class_accuracy(preds.scores, preds.labels, r.num_classes), r.class_names,
                     out_dir / f"per_class_{stem}.png", title=f"{method} {entry.label} on {eval_set.name}")
     return paths
 
@@ -342,14 +363,16 @@ def _save_logits(results, out_dir: Path) -> dict[tuple[str, str], str]:
     return out
 
 
-def _profile_for(entry: Entry, device: str) -> dict:
+def _profile_for(entry: Entry, device: str, dtype: str) -> dict:
     from dataclasses import asdict
 
+    from core.eval.settings import resolve_eval_dtype
     from evaluation.profile import profile_model
 
     prof = profile_model(copy.deepcopy(entry.loaded.model), method=entry.loaded.method,
                          model_name=entry.loaded.clip_name or "?", num_frames=entry.settings.frames, device=device,
-                         num_classes=10, iters=3, warmup=1)
+                         num_classes=10, iters=3, warmup=1,
+                         dtype=resolve_eval_dtype(dtype, device, entry.loaded.run_test))
     return asdict(prof)
 
 
@@ -378,15 +401,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and world > 1 and ":" not in device:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
-    torch.manual_seed(args.seed)
-    entries = build_entries(args, protocol)
+    torch.manual_seed(args.seed or 0)
     groups = eval_sets_from_args(args, protocol)
+    entries = build_entries(args, protocol, groups)
     options = RunOptions(device=device, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed,
                          decoder=args.decoder,
-                         descriptions_file=args.descriptions, progress=not args.quiet, rank=rank, world_size=world)
+                         descriptions_file=args.descriptions, progress=not args.quiet, rank=rank, world_size=world,
+                         dtype=args.dtype, compile=args.compile)
     results = run_protocol(entries, groups, options)
     summary = summarize(protocol, entries, groups, results)
-    profile = _profile_for(entries[0], device) if getattr(args, "profile", False) else None
+    profile = _profile_for(entries[0], device, args.dtype) if getattr(args, "profile", False) else None
     paths: dict[str, Path] = {}
     if rank == 0:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

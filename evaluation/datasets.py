@@ -2,7 +2,7 @@
 
 Real data: shards written by ``chronoclip-shards`` from an official split list (one shard set per
 split, e.g. HMDB-51 ``val1.txt``), whose labels index that split's class list. The class list comes
-from, in order: ``--classes FILE``, the shard set's ``manifest.json`` (the writer records it), or the
+from, in order: ``--classes FILE`` (``core.io.read_class_list``), the shard set's ``manifest.json`` (the writer records it), or the
 dataset catalog (``core.data.catalog``) by dataset name and split.
 
 The embedded synthetic dataset (``core.data.synthetic``) stands in for every protocol when no data is
@@ -22,55 +22,21 @@ fully-supervised    ``val_base`` against all base classes, multi-view
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ALIASES", "SYNTHETIC", "EvalSet", "catalog_name", "display_name", "read_class_file", "real_set",
-           "synthetic_sets"]
+from core.eval.sets import EvalSet, manifest_classes
+from core.io import read_class_list
+
+__all__ = ["ALIASES", "SYNTHETIC", "EvalSet", "catalog_name", "display_name", "real_set", "synthetic_sets"]
 
 SYNTHETIC = "synthetic"
 
 #: Recipe of the synthetic stand-in (``None``: ``core.data.synthetic``'s default). Tests set a smaller one.
 SYNTHETIC_RECIPE = None
-
-
-@dataclass
-class EvalSet:
-    """One evaluated split.
-
-    Attributes:
-        group: the column it belongs to in the report (``HMDB-51``, ``base``, ``synthetic novel``).
-        split: split name within the group (``1``, ``2``, ``val``).
-        shards: shard pattern/list for ``core.data.make_video_loader``.
-        class_names: the evaluated class list (C names); scores are over exactly these.
-        label_map: shard label -> index in ``class_names``; samples with other labels are skipped
-            (``None``: the shard labels already index ``class_names``).
-        reversal_pairs: (a, b) index pairs into ``class_names`` of classes that are time reversals.
-        dataset: catalog name used to find class lists, descriptions and rephrased names (``hmdb51``).
-        catalog_split: the catalog class list the labels index (``all``, ``base``, ``novel``, ``zs_split1``).
-        class_origin: where the class list came from (for the report).
-    """
-
-    group: str
-    split: str
-    shards: Any
-    class_names: list[str]
-    label_map: dict[int, int] | None = None
-    reversal_pairs: list[tuple[int, int]] = field(default_factory=list)
-    dataset: str = ""
-    catalog_split: str | None = None
-    class_origin: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.group} {self.split}".strip()
 
 
 def _subset_pairs(pairs: Sequence[tuple[int, int]], label_map: Mapping[int, int]) -> list[tuple[int, int]]:
@@ -113,38 +79,6 @@ def synthetic_sets(protocol: str, *, root: str | os.PathLike | None = None, zero
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
-def read_class_file(path: str | os.PathLike) -> list[str]:
-    """Class names in label order from a text file (one per line), a CSV with an ``id,name`` header
-    (the official label files), or a JSON list / ``{"0": name, ...}`` object."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class list {str(path)!r} not found")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        obj = json.loads(text)
-        if isinstance(obj, dict):
-            return [str(obj[k]) for k in sorted(obj, key=lambda k: int(k))]
-        return [str(x) for x in obj]
-    if path.suffix == ".csv":
-        rows = list(csv.reader(text.splitlines()))
-        if rows and [c.strip().lower() for c in rows[0][:2]] == ["id", "name"]:
-            rows = rows[1:]
-        return [row[1].strip() if len(row) > 1 else row[0].strip() for row in rows if row]
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _manifest_classes(shards: Any) -> list[str] | None:
-    from core.data.reader import expand_shards
-    from core.data.shards import read_manifest
-
-    urls = expand_shards(shards)
-    if "://" in urls[0] or urls[0].startswith("pipe:"):
-        return None
-    manifest = read_manifest(os.path.dirname(os.path.abspath(urls[0])))
-    classes = manifest.get("classes") if manifest else None
-    return list(classes) if classes else None
-
-
 #: Short names accepted on the command line for the catalog's datasets.
 ALIASES = {"k400": "kinetics400", "k600": "kinetics600", "hmdb": "hmdb51", "ucf": "ucf101", "ucf-101": "ucf101",
            "hmdb-51": "hmdb51", "something-something-v2": "ssv2"}
@@ -184,10 +118,10 @@ def real_set(group: str, split: str, shards: Any, *, dataset: str = "", catalog_
         ValueError: no class list could be found.
     """
     if classes_file is not None:
-        names = read_class_file(classes_file)
+        names = read_class_list(classes_file)
         origin = str(classes_file)
     else:
-        names = _manifest_classes(shards)
+        names = manifest_classes(shards)
         origin = "manifest.json"
         if names is None and dataset:
             names = _catalog_classes(dataset, catalog_split)

@@ -22,13 +22,12 @@ __all__ = ["plot_confusion_matrix", "plot_per_class_accuracy", "plot_tradeoff"]
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from core.io import atomic_write
+
+    try:
+        return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def _short(name: str, width: int = 28) -> str:

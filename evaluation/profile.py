@@ -39,6 +39,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import core
 from core.clip import list_presets
+from core.eval.settings import resolve_num_frames
+from core.precision import DTYPES, dtype_name
 from evaluation.sources import add_model_arguments, find_clip, input_size_of, load_model, parse_options
 
 __all__ = ["Profile", "count_flops", "gflops_per_view", "main", "measure_throughput", "peak_memory",
@@ -69,6 +71,7 @@ class Profile:
     device: str
     dtype: str
     flops_unit: str = FLOPS_UNIT
+    compile_s: float | None = None
 
     def lines(self) -> list[str]:
         """The four figures, human-readable."""
@@ -77,7 +80,9 @@ class Profile:
             f"  parameters   total {self.params_total:,}  trainable {self.params_trainable:,}",
             f"  GFLOPs/view  {self.gflops:.2f} (MACs; raw FLOPs {self.gflops_raw:.2f} G)  "
             f"text +{self.text_gflops_per_class:.3f}/class; classify(1 class) {self.classify_gflops_1class:.2f}",
-            f"  clips/s/view {self.clips_per_s:.2f} (batch {self.batch_size}, {self.num_classes} classes)",
+            f"  clips/s/view {self.clips_per_s:.2f} (batch {self.batch_size}, {self.num_classes} classes"
+            + (f"; torch.compile, {self.compile_s:.1f} s compile not included" if self.compile_s is not None else "")
+            + ")",
             f"  peak memory  {self.peak_memory_mb:.1f} MB ({self.memory_kind})",
         ]
 
@@ -208,30 +213,65 @@ def measure_throughput(model: nn.Module, *, num_frames: int, input_size: int | N
     return batch_size / statistics.median(times), mem.mb, mem.kind
 
 
+class _Compiled(nn.Module):
+    """``classify`` through ``torch.compile`` (``--compile``); everything else from the original model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:
+        return self.model.classify(video, class_texts)
+
+    def classify(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:
+        return self.__dict__["compiled"](video, class_texts)
+
+
 def profile_model(model: nn.Module, *, method: str, model_name: str, num_frames: int, input_size: int | None = None,
                   batch_size: int = 1, num_classes: int = 400, iters: int = 5, warmup: int = 2,
-                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Profile:
-    """All four figures for ``model`` (moved to ``device``/``dtype`` and put in eval mode)."""
+                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                  compile: bool = False) -> Profile:
+    """All four figures for ``model`` (moved to ``device``/``dtype`` and put in eval mode).
+
+    With ``compile``, ``classify`` runs through ``torch.compile`` for the clips/s figure; the compile (one
+    call on the timed input) is measured apart as ``compile_s`` and not in the steady-state clips/s.
+    """
     device = torch.device(device)
     model = model.to(device=device, dtype=dtype).eval()
     size = input_size or input_size_of(model)
     flops = gflops_per_view(model, num_frames=num_frames, input_size=size, device=device, dtype=dtype)
+    timed, compile_s = model, None
+    if compile:
+        from core.precision import compile_module
+
+        wrapper = _Compiled(model)
+        video = _dummy_video(batch_size, num_frames, size, device, dtype)
+        texts = _class_texts(num_classes)
+
+        def first_call(compiled: nn.Module) -> None:
+            with torch.inference_mode():
+                compiled(video, texts)
+
+        compiled, compile_s = compile_module(wrapper, warmup=first_call)
+        wrapper.__dict__["compiled"] = compiled  # not a submodule: it wraps the wrapper itself
+        timed = wrapper
     clips_per_s, memory_mb, memory_kind = measure_throughput(
-        model, num_frames=num_frames, input_size=size, batch_size=batch_size, num_classes=num_classes, iters=iters,
+        timed, num_frames=num_frames, input_size=size, batch_size=batch_size, num_classes=num_classes, iters=iters,
         warmup=warmup, device=device, dtype=dtype)
     return Profile(
         method=method, model=model_name, num_frames=num_frames, input_size=size,
         params_total=sum(p.numel() for p in model.parameters()),
         params_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
         clips_per_s=clips_per_s, batch_size=batch_size, num_classes=num_classes, peak_memory_mb=memory_mb,
-        memory_kind=memory_kind, device=str(device), dtype=str(dtype).removeprefix("torch."), **flops)
+        memory_kind=memory_kind, device=str(device), dtype=dtype_name(dtype), compile_s=compile_s, **flops)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m evaluation.profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip (a view); default 8")
+    parser.add_argument("--frames", type=int,
+                        help="frames per clip (a view); default: the model's or run's own, else 8 (core.eval.settings)")
     parser.add_argument("--input-size", type=int, help="frame side (default: the CLIP's own)")
     parser.add_argument("--config", help="take method_options from this shipped recipe (protocol name; default "
                         "'synthetic' on the tiny/test presets when the method ships it)")
@@ -240,7 +280,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--iters", type=int, default=5, help="timed calls (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up calls (default 2)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--dtype", default="auto", choices=DTYPES,
+                        help="precision (default auto: bf16 where the hardware has it, fp32 elsewhere; fp32 on CUDA "
+                             "allows TF32)")
+    parser.add_argument("--compile", action="store_true",
+                        help="time classify through torch.compile (compile time reported apart)")
     parser.add_argument("--json", dest="json_out", help="also write the profiles to this JSON file")
     return parser
 
@@ -254,15 +298,18 @@ def _methods(arg: str | None) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> list[Profile]:
     """CLI entry point; returns the profiles it printed."""
     args = _parser().parse_args(argv)
+    from core.eval.settings import resolve_eval_dtype
+
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
     profiles: list[Profile] = []
     if args.run or args.official:
         loaded = load_model(run=args.run, official=args.official, method=args.method, clip_file=args.clip_file,
                             options=parse_options(args.option))
-        frames = loaded.model.num_frames or loaded.trained_frames or args.frames
-        jobs = [(loaded.method, loaded.clip_name or "?", lambda ld=loaded: ld.model, frames)]
+        frames, _ = resolve_num_frames(fixed=loaded.model.num_frames, requested=args.frames,
+                                       stored=loaded.trained_frames)
+        jobs = [(loaded.method, loaded.clip_name or "?", lambda ld=loaded: ld.model, frames,
+                 resolve_eval_dtype(args.dtype, device, loaded.run_test))]
     else:
         clip_name = args.clip_model or "ViT-B-16"
         jobs = []
@@ -275,12 +322,14 @@ def main(argv: Sequence[str] | None = None) -> list[Profile]:
                 recipe = core.load_method(name).load_config(config)
                 options = {**(recipe.get("method_options") or {}), **options}
 
-            def build(name: str = name, options: dict = options) -> nn.Module:
-                return load_model(method=name, untrained=True, clip_model=clip_name, pretrained=args.pretrained,
-                                  num_frames=args.frames, options=options).model
+            frames, _ = resolve_num_frames(requested=args.frames)
 
-            jobs.append((name, clip_name, build, args.frames))
-    for name, clip_name, build, frames in jobs:
+            def build(name: str = name, options: dict = options, frames: int = frames) -> nn.Module:
+                return load_model(method=name, untrained=True, clip_model=clip_name, pretrained=args.pretrained,
+                                  num_frames=frames, options=options).model
+
+            jobs.append((name, clip_name, build, frames, resolve_eval_dtype(args.dtype, device)))
+    for name, clip_name, build, frames, dtype in jobs:
         try:
             model = build()
         except (ValueError, TypeError) as error:
@@ -291,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> list[Profile]:
         profile = profile_model(
             model, method=name, model_name=clip_name, num_frames=frames, input_size=args.input_size,
             batch_size=args.batch_size, num_classes=args.num_classes, iters=args.iters, warmup=args.warmup,
-            device=device, dtype=dtype)
+            device=device, dtype=dtype, compile=args.compile)
         print("\n".join(profile.lines()), flush=True)
         profiles.append(profile)
         del model

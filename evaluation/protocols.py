@@ -31,12 +31,13 @@ from typing import Any
 
 import torch
 
-from evaluation.datasets import EvalSet
-from evaluation.engine import Predictions, run_classifier
-from evaluation.metrics import harmonic_mean, mean_class_accuracy, mean_std, pair_accuracy, topk_accuracy
-from evaluation.settings import EvalSettings
-from evaluation.sources import LoadedModel, input_size_of
-from evaluation.texts import resolve_class_texts
+from core.eval.engine import SetResult
+from core.eval.engine import evaluate_set as engine_evaluate_set
+from core.eval.metrics import harmonic_mean, mean_std
+from core.eval.sets import EvalSet
+from core.eval.settings import EvalSettings
+from core.eval.sources import LoadedModel, input_size_of
+from core.eval.texts import resolve_class_texts
 
 __all__ = ["Entry", "RunOptions", "SetResult", "evaluate_set", "run_protocol", "summarize"]
 
@@ -48,15 +49,16 @@ class RunOptions:
     """How to run the evaluation (not what is evaluated)."""
 
     device: str = "cpu"
-    batch_size: int = 8
+    batch_size: int | None = None
     num_workers: int = 0
     decoder: str = "decord"  # core.data.decoders backend
-    seed: int = 0
+    seed: int | None = None
     descriptions_file: str | None = None
     progress: bool = True
-    dtype: torch.dtype | None = None
+    dtype: str = "auto"
     rank: int = 0
     world_size: int = 1
+    compile: bool = False
 
 
 @dataclass
@@ -80,77 +82,120 @@ class Entry:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class SetResult:
-    """Metrics of one model on one evaluation set (``predictions`` stays out of the JSON report)."""
+#: Videos per evaluation batch when neither the command line nor the run (its eval.batch_size) sets one.
+DEFAULT_BATCH_SIZE = 8
 
-    group: str
-    split: str
-    num_videos: int
-    num_classes: int
-    top1: float
-    top5: float
-    mean_class_top1: float
-    reversal_pair_accuracy: float
-    text: str
-    skipped: int
-    predictions: Predictions | None = None
-    class_names: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k not in ("predictions", "class_names")}
-        if self.predictions is not None and self.class_names:
-            from evaluation.logits import per_class_dict
+def _batch_size(entry: Entry, options: RunOptions) -> int:
+    run = entry.loaded.run_test
+    return options.batch_size or (run.batch_size if run is not None and run.batch_size else DEFAULT_BATCH_SIZE)
 
-            out["per_class_top1"] = per_class_dict(self.predictions.predictions, self.predictions.labels,
-                                                   self.class_names)
-        return out
+
+def resolved_dtype(entry: Entry, options: RunOptions) -> torch.dtype:
+    """The dtype ``entry`` is evaluated in (``core.eval.settings.resolve_eval_dtype``)."""
+    from core.eval.settings import resolve_eval_dtype
+
+    return resolve_eval_dtype(options.dtype, options.device, entry.loaded.run_test)
 
 
 def evaluate_set(entry: Entry, eval_set: EvalSet, options: RunOptions) -> SetResult:
-    """Run ``entry``'s model over ``eval_set`` with its settings and compute every metric."""
-    from core.data.loader import make_video_loader  # imported here: decord/webdataset only when data is read
+    """Run ``entry``'s model over ``eval_set`` with its settings and compute every metric (``core.eval.engine``).
 
+    A model from a run keeps the run's evaluation batch size and seed unless ``options`` set them, so the
+    numbers match its ``summary.json`` to the last digit.
+    """
     model, settings = entry.loaded.model, entry.settings
     texts, text_note = resolve_class_texts(model, eval_set.class_names, settings.text, dataset=eval_set.dataset,
                                            split=eval_set.catalog_split, descriptions_file=options.descriptions_file,
                                            run_descriptions=entry.loaded.descriptions)
-    loader = make_video_loader(
-        eval_set.shards, train=False, num_frames=settings.frames, input_size=input_size_of(model),
-        mean=model.input_mean, std=model.input_std, batch_size=options.batch_size, sampling=settings.sampling,
-        views=(settings.clips, settings.crops), num_workers=options.num_workers, seed=options.seed,
-        rank=options.rank, world_size=options.world_size, decoder=options.decoder)
-    total = loader.num_batches
-    preds = run_classifier(
-        model, loader, texts, aggregation=settings.aggregation, label_map=eval_set.label_map, device=options.device,
-        dtype=options.dtype, progress=f"{entry.label}: {eval_set.name}" if options.progress else False, total=total,
-        keep_view_logits=True)  # saved beside the report (evaluation.logits): re-scoring needs no new forward
-    stats = getattr(loader, "last_epoch_stats", {}) or {}
-    skipped = int(stats.get("skipped_decode", 0)) + int(stats.get("skipped_read", 0))
-    num_classes = len(eval_set.class_names)
-    if len(preds) == 0:
-        raise ValueError(f"no video of {eval_set.name} could be evaluated ({eval_set.shards}); {skipped} skipped")
-    return SetResult(
-        group=eval_set.group, split=eval_set.split, num_videos=len(preds), num_classes=num_classes,
-        top1=topk_accuracy(preds.scores, preds.labels, 1), top5=topk_accuracy(preds.scores, preds.labels, 5),
-        mean_class_top1=mean_class_accuracy(preds.predictions, preds.labels, num_classes),
-        reversal_pair_accuracy=pair_accuracy(preds.scores, preds.labels, eval_set.reversal_pairs),
-        text=text_note, skipped=skipped, predictions=preds, class_names=list(eval_set.class_names))
+    batch_size = _batch_size(entry, options)
+    if options.seed is not None:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, seed=options.seed)
+    return engine_evaluate_set(
+        entry.notes.get("_compiled", model), eval_set, texts, settings, input_size=input_size_of(model),
+        batch_size=batch_size, device=options.device, dtype=resolved_dtype(entry, options),
+        num_workers=options.num_workers, rank=options.rank, world_size=options.world_size,
+        decoder=options.decoder, keep_view_logits=True,
+        progress=f"{entry.label}: {eval_set.name}" if options.progress else False, text_note=text_note)
+
+
+class _Classifier(torch.nn.Module):
+    """``model.classify`` as a module's ``forward``, so ``torch.compile`` compiles it (``--compile``)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.input_mean, self.input_std = model.input_mean, model.input_std
+
+    def forward(self, video: torch.Tensor, class_texts: Sequence[str]) -> torch.Tensor:
+        return self.model.classify(video, class_texts)
+
+
+class _CompiledModel(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, compiled: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.compiled = model, compiled
+        self.input_mean, self.input_std = model.input_mean, model.input_std
+
+    def classify(self, video: torch.Tensor, class_texts: Sequence[str]) -> torch.Tensor:
+        return self.compiled(video, class_texts)
+
+
+def _compile(entry: Entry, groups: dict[str, list[EvalSet]], options: RunOptions, dtype: torch.dtype) -> None:
+    """``torch.compile`` the entry's classifier and compile it now on one dummy batch (time in ``entry.notes``)."""
+    from core.precision import compile_module
+
+    model = entry.loaded.model
+    first = next(s for sets in groups.values() for s in sets)
+    size = input_size_of(model)
+    batch = _batch_size(entry, options)
+    video = torch.zeros(batch * entry.settings.views, entry.settings.frames, 3, size, size, device=options.device,
+                        dtype=dtype)
+    texts = model.class_texts(first.class_names, {n: n for n in first.class_names}
+                              if entry.settings.text != "names" else None)
+
+    def warmup(compiled: torch.nn.Module) -> None:
+        with torch.inference_mode():
+            compiled(video, texts)
+
+    compiled, seconds = compile_module(_Classifier(model), warmup=warmup)
+    entry.notes["_compiled"] = _CompiledModel(model, compiled)
+    entry.notes["compile_s"] = seconds
 
 
 def run_protocol(entries: Sequence[Entry], groups: dict[str, list[EvalSet]], options: RunOptions
                  ) -> dict[str, dict[str, SetResult]]:
-    """Evaluate every entry on every set: ``{entry.label: {set.name: SetResult}}``."""
+    """Evaluate every entry on every set: ``{entry.label: {set.name: SetResult}}``.
+
+    Each entry's ``notes`` get the precision it ran in, the evaluation time and the videos per second
+    (steady state: with ``options.compile`` the compile time is measured apart, as ``compile_s``).
+    """
+    import time
+
+    from core.precision import dtype_name
+
     results: dict[str, dict[str, SetResult]] = {}
     for entry in entries:
-        entry.loaded.model.to(options.device).eval()
+        dtype = resolved_dtype(entry, options)
+        entry.loaded.model.to(device=options.device, dtype=dtype).eval()
+        entry.notes["precision"] = dtype_name(dtype)
+        if options.compile:
+            _compile(entry, groups, options, dtype)
         results[entry.label] = {}
+        start, videos = time.perf_counter(), 0
         for sets in groups.values():
             for eval_set in sets:
                 result = evaluate_set(entry, eval_set, options)
                 logger.info("%s on %s: top-1 %.2f top-5 %.2f (%d videos)", entry.label, eval_set.name, result.top1,
                             result.top5, result.num_videos)
                 results[entry.label][eval_set.name] = result
+                videos += result.num_videos
+        seconds = time.perf_counter() - start
+        entry.notes["eval_s"] = seconds
+        entry.notes["videos_per_s"] = videos / seconds if seconds > 0 else math.nan
+        entry.notes.pop("_compiled", None)
         entry.loaded.model.to("cpu")  # free the device for the next entry
     return results
 

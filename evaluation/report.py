@@ -15,26 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.io import atomic_write_text
+
 __all__ = ["fmt", "fmt_mean_std", "markdown_table", "write_json", "write_text"]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,17 +39,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (temp file, then rename); NaN becomes null."""
-    path = Path(path)
-    _atomic_write(path, (json.dumps(_jsonable(obj), indent=2) + "\n").encode())
-    return path
+    """Write ``obj`` as indented JSON atomically (``core.io``); NaN becomes null."""
+    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2) + "\n")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` atomically."""
-    path = Path(path)
-    _atomic_write(path, text.encode())
-    return path
+    """Write ``text`` atomically (``core.io``)."""
+    return atomic_write_text(path, text)
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

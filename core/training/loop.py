@@ -43,12 +43,13 @@ import torch.distributed as dist
 from torch import nn
 
 from core import config as cfg
+from core.eval.engine import evaluate_set
+from core.eval.settings import RunTestSettings, resolve_settings
 from core.io import atomic_torch_save, atomic_write_text
 from core.method import VideoModel, load_method
 from core.runs import model_file_payload
-from core.training import evaluate as ev
 from core.training.backbone import build_backbone
-from core.training.data import RunData, make_eval_loader, make_train_loader, resolve_data
+from core.training.data import RunData, make_train_loader, resolve_data
 from core.training.launch import (
     broadcast_object,
     configure_file_logging,
@@ -224,6 +225,11 @@ class Trainer:
         self.class_texts = self.model.class_texts(self.data.class_names, self.data.descriptions)
         self.eval_texts = {s.name: self.model.class_texts(s.class_names, self.data.descriptions)
                            for s in self.data.eval_sets}
+        # the run's own test settings (data.num_frames, test_views, test_sampling, train.seed) with the method's
+        # view aggregation: the settings every later evaluation of this run uses by default (core.eval.settings)
+        run_test = RunTestSettings.from_run({"num_frames": config["data"]["num_frames"], "config": config})
+        self.eval_settings = resolve_settings(config["method"], "base-to-novel", model_frames=self.model.num_frames,
+                                              run=run_test)
         train = config["train"]
         per_step = train["micro_batch_size"] * world.world_size
         if train["batch_size"] % per_step:
@@ -581,44 +587,47 @@ class Trainer:
 
     # --------------------------------------------------------------------------------------------- evaluation
     def evaluate(self, tag: str = "val") -> dict[str, Any]:
-        """Top-1 (and time-reversal pair accuracy where defined) on every evaluation split; rank 0 gets numbers."""
-        from tqdm import tqdm
-
+        """Top-1 in percent (and the time-reversal pair accuracy where defined) on every evaluation split, by
+        ``core.eval.engine.evaluate_set`` with the run's test settings; rank 0 gets the numbers."""
         results: dict[str, Any] = {}
         dtype = getattr(self, "dtype", torch.float32)
         for eval_set in self.data.eval_sets:
-            loader = make_eval_loader(eval_set, self.config, mean=self.model.input_mean, std=self.model.input_std,
-                                      world=self.world)
-            bar = tqdm(total=loader.num_batches, desc=f"eval {eval_set.name}", disable=not self.is_main,
-                       leave=False, file=sys.stderr, dynamic_ncols=True)
-            local = ev.predict(self.model, loader, self.eval_texts[eval_set.name], device=self.device, dtype=dtype,
-                               progress=bar)
-            bar.close()
-            merged = ev.gather_predictions(local)
-            if merged is None:
-                continue
-            results[f"{eval_set.name}/top1"] = ev.top1(merged.scores, merged.labels)
-            results[f"{eval_set.name}/samples"] = len(merged.keys)
-            results[f"{eval_set.name}/classes"] = len(eval_set.class_names)
+            result = evaluate_set(
+                self.model, eval_set, self.eval_texts[eval_set.name], self.eval_settings,
+                input_size=self.config["data"]["input_size"], batch_size=self.config["eval"]["batch_size"],
+                device=self.device, dtype=dtype, num_workers=self.config["data"]["num_workers"],
+                rank=self.world.rank, world_size=self.world.world_size, timeout=self.config["data"]["decode_timeout"],
+                progress=f"eval {eval_set.name}" if self.is_main else False, require_videos=False)
+            results[f"{eval_set.name}/top1"] = result.top1
+            results[f"{eval_set.name}/samples"] = result.num_videos
+            results[f"{eval_set.name}/classes"] = result.num_classes
             if eval_set.reversal_pairs:
-                results[f"{eval_set.name}/reversal_pair_top1"] = ev.pair_accuracy(merged.scores, merged.labels,
-                                                                                  eval_set.reversal_pairs)
+                results[f"{eval_set.name}/reversal_pair_top1"] = result.reversal_pair_accuracy
         if self.is_main and results:
-            self.metrics.write({"event": tag, "step": self.step, **results})
+            self.metrics.write({"event": tag, "step": self.step, "unit": "%", **results})
             logger.info("%s at step %d: %s", tag, self.step,
-                        ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in results.items()))
-        return results
+                        ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in results.items()))
+        return results if self.is_main else {}
 
     def final_evaluation(self) -> dict[str, Any] | None:
         """Evaluate and write ``summary.json`` (rank 0 returns it)."""
         results = self.evaluate(tag="final")
         if not self.is_main:
             return None
+        from core.eval.metrics import harmonic_mean
+        from core.precision import dtype_name
+
+        settings = self.eval_settings
         summary = {"method": self.config["method"], "step": self.step, "total_steps": self.total_steps,
-                   "synthetic": self.data.synthetic, "nonfinite_total": self.guard.total,
-                   "peak_memory_mb": _memory_mb(self.device), "memory_kind": _memory_kind(self.device), **results}
+                   "synthetic": self.data.synthetic, "nonfinite_total": self.guard.total, "unit": "%",
+                   "peak_memory_mb": _memory_mb(self.device), "memory_kind": _memory_kind(self.device),
+                   "test": {"frames": settings.frames, "views": f"{settings.clips}x{settings.crops}",
+                            "sampling": settings.sampling, "aggregation": settings.aggregation,
+                            "precision": dtype_name(getattr(self, "dtype", torch.float32))}, **results}
         if self.data.synthetic:
-            summary.update({"base_top1": results.get("val_base/top1"), "novel_top1": results.get("val_novel/top1"),
+            base, novel = results.get("val_base/top1"), results.get("val_novel/top1")
+            summary.update({"base_top1": base, "novel_top1": novel,
+                            "hm": harmonic_mean(base, novel) if base is not None and novel is not None else None,
                             "reversal_pair_top1": _mean(results.get("val_base/reversal_pair_top1"),
                                                         results.get("val_novel/reversal_pair_top1"))})
         elif self.data.eval_sets:

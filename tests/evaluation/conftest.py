@@ -22,7 +22,7 @@ def synthetic_cache(tmp_path_factory):
 @pytest.fixture
 def small_synthetic(synthetic_cache, monkeypatch):
     """Point evaluation's synthetic stand-in at the small dataset; returns the dataset."""
-    import evaluation.datasets
+    import evaluation.datasets  # the protocols' synthetic stand-ins
 
     monkeypatch.setenv("CHRONOCLIP_CACHE", str(synthetic_cache))
     monkeypatch.setattr(evaluation.datasets, "SYNTHETIC_RECIPE", SMALL_RECIPE)

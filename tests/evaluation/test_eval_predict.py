@@ -47,9 +47,11 @@ def test_probabilities_match_a_direct_classify_call(video_dir, capsys):
     from core.predict import load_predictor, read_clip
 
     status = main([str(video_dir / "clip.mp4"), "--labels", LABELS, "--method", "clip", "--checkpoint",
-                   str(video_dir / "clip_weights.pt"), "--top-k", "3", "--json", "--frames", "4"])
+                   str(video_dir / "clip_weights.pt"), "--top-k", "3", "--json", "--frames", "4", "--dtype", "fp32"])
     assert status == 0
-    got = {p["label"]: p["prob"] for p in json.loads(capsys.readouterr().out)[0]["predictions"]}
+    item = json.loads(capsys.readouterr().out)[0]
+    assert item["precision"] == "fp32"
+    got = {p["label"]: p["prob"] for p in item["predictions"]}
     loaded = load_predictor("clip", video_dir / "clip_weights.pt", num_frames=4)
     model = loaded.model
     clip = read_clip(video_dir / "clip.mp4", num_frames=4, input_size=32, mean=model.input_mean, std=model.input_std)
@@ -81,3 +83,24 @@ def test_label_sources(tmp_path):
         load_labels("a,a,b")
     with pytest.raises(FileNotFoundError):
         find_videos([tmp_path / "missing.mp4"])
+
+
+def test_dtype_is_honoured_and_named(video_dir, capsys):
+    """--dtype bf16 runs the model in bf16 (the JSON says so, the probabilities are bf16's) and fp32 in fp32."""
+    from core.predict import load_predictor, read_clip
+
+    args = [str(video_dir / "clip.mp4"), "--labels", LABELS, "--method", "clip", "--checkpoint",
+            str(video_dir / "clip_weights.pt"), "--top-k", "3", "--json", "--frames", "4"]
+    outputs = {}
+    for name in ("fp32", "bf16"):
+        assert main([*args, "--dtype", name]) == 0
+        item = json.loads(capsys.readouterr().out)[0]
+        assert item["precision"] == name
+        outputs[name] = {p["label"]: p["prob"] for p in item["predictions"]}
+    labels = LABELS.split(",")
+    model = load_predictor("clip", video_dir / "clip_weights.pt", num_frames=4).model.to(torch.bfloat16)
+    clip = read_clip(video_dir / "clip.mp4", num_frames=4, input_size=32, mean=model.input_mean, std=model.input_std)
+    with torch.inference_mode():
+        probs = model.classify(clip.to(torch.bfloat16), model.class_texts(labels)).float().softmax(-1)[0]
+    assert [outputs["bf16"][n] for n in labels] == pytest.approx(probs.tolist(), abs=1e-6)
+    assert [outputs["bf16"][n] for n in labels] != pytest.approx([outputs["fp32"][n] for n in labels], abs=1e-6)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from core.clip import build_clip
+from core.eval.engine import classify_views, run_classifier
 from evaluation.cli import main
-from evaluation.engine import classify_views, run_classifier
 from evaluation.metrics import harmonic_mean, mean_std
 
 COMMON = ["--method", "vifi", "--untrained", "--model", "test", "--frames", "4", "--quiet", "--batch-size", "16"]
@@ -111,11 +111,14 @@ def test_untrained_flag_needs_a_method(tmp_path):
 
 
 def test_frames_override_refused_for_models_with_fixed_frames():
-    from evaluation.settings import resolve_settings
+    from core.eval.settings import resolve_settings
 
     with pytest.raises(ValueError, match="takes 8 frames per clip"):
         resolve_settings("t2l", "zero-shot", model_frames=8, overrides={"frames": 16})
-    s = resolve_settings("tcclip", "fully-supervised", model_frames=None, trained_frames=8, overrides={"frames": None})
+    from core.eval.settings import RunTestSettings
+
+    s = resolve_settings("tcclip", "fully-supervised", model_frames=None, run=RunTestSettings(frames=8),
+                         overrides={"frames": None})
     assert (s.frames, s.clips, s.crops, s.aggregation) == (8, 4, 3, "softmax_sum")
-    assert s.origin["frames"] == "the training run's data.num_frames"
+    assert s.origin["frames"] == "the run (model.pt)"
     assert not math.isnan(s.views)

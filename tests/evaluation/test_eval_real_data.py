@@ -12,10 +12,10 @@ from core.data import catalog
 from core.data.encoding import encode_video
 from core.data.shard_writer import main as write_shards
 from core.data.synthetic import render_clip
+from core.eval.texts import read_description_file, resolve_class_texts
 from evaluation.cli import main
 from evaluation.datasets import display_name, real_set
 from evaluation.sources import build_untrained
-from evaluation.texts import read_description_file, resolve_class_texts
 
 
 @pytest.fixture(scope="module")

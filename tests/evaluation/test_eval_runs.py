@@ -48,7 +48,7 @@ def test_fully_supervised_from_a_run_uses_its_frames_and_reports_the_logged_best
     report = json.loads((out / "report.json").read_text())
     entry = report["entries"][0]
     assert entry["settings"]["frames"] == 4
-    assert entry["settings"]["origin"]["frames"] == "the training run's data.num_frames"
+    assert entry["settings"]["origin"]["frames"] == "the run (model.pt)"
     assert entry["notes"]["best_logged"]["top1"] == 80.0
     assert "80.00 top-1 on val_base at step 20" in (out / "report.md").read_text()
 

@@ -8,7 +8,9 @@ import pytest
 
 from core import config as cfg
 from core.data import catalog
-from core.training.data import read_class_names, read_descriptions, resolve_data
+from core.io import read_class_list as read_class_names
+from core.io import read_descriptions
+from core.training.data import resolve_data
 
 
 @pytest.mark.parametrize("name, text", [

@@ -16,8 +16,6 @@ itself stands in for its description and the report says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,32 +27,29 @@ __all__ = ["read_description_file", "resolve_class_texts"]
 
 
 def read_description_file(path: str | os.PathLike, class_names: Sequence[str]) -> dict[str, str]:
-    """Class name -> text from a description CSV (T2L) or a rephrased-name JSON (FROSTER / TC-CLIP).
-
-    JSON files map ``"0".."C-1"`` (or hold a list) in class order, so they are aligned with ``class_names``
-    by position and must have exactly as many entries.
+    """Class name -> text from a description file: T2L's CSV or a JSON object name -> text
+    (``core.io.read_descriptions``), or a rephrased-name JSON (FROSTER / TC-CLIP: ``{"0": text, ...}`` or a
+    list, in class order), which is aligned with ``class_names`` by position.
 
     Raises:
         FileNotFoundError: missing file.
-        ValueError: a JSON of the wrong length, or a CSV without name and description columns.
+        ValueError: a positional JSON of the wrong length, or a malformed file.
     """
+    from core.io import read_descriptions
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"description file {str(path)!r} not found")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        obj = json.loads(text)
-        values = [obj[k] for k in sorted(obj, key=lambda k: int(k))] if isinstance(obj, dict) else list(obj)
-        if len(values) != len(class_names):
-            raise ValueError(f"{path} holds {len(values)} texts for {len(class_names)} classes; a rephrased-name JSON "
-                             f"must list every class of the evaluated split in label order")
-        return {name: str(value) for name, value in zip(class_names, values)}
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or len(rows[0]) < 3:
-        raise ValueError(f"{path}: expected a CSV with columns SNo, Class Name, description (T2L's GPT files)")
-    # header row: T2L's files start with "SNo,Class Name,GPT3 discription"
-    body = rows[1:] if not rows[0][0].strip().isdigit() else rows
-    return {row[1]: row[2].replace("\n", "") for row in body if len(row) >= 3}
+    if path.suffix.lower() == ".json":
+        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+        positional = isinstance(obj, list) or (isinstance(obj, dict) and all(str(k).isdigit() for k in obj))
+        if positional:
+            values = [obj[k] for k in sorted(obj, key=int)] if isinstance(obj, dict) else list(obj)
+            if len(values) != len(class_names):
+                raise ValueError(f"{path} holds {len(values)} texts for {len(class_names)} classes; a rephrased-name "
+                                 f"JSON must list every class of the evaluated split in label order")
+            return {name: str(value) for name, value in zip(class_names, values)}
+    return read_descriptions(path)
 
 
 def _catalog_mapping(mode: str, dataset: str, which: str | None, class_names: Sequence[str]) -> dict[str, str] | None:
