@@ -597,7 +597,8 @@ class Trainer:
                 input_size=self.config["data"]["input_size"], batch_size=self.config["eval"]["batch_size"],
                 device=self.device, dtype=dtype, num_workers=self.config["data"]["num_workers"],
                 rank=self.world.rank, world_size=self.world.world_size, timeout=self.config["data"]["decode_timeout"],
-                progress=f"eval {eval_set.name}" if self.is_main else False, require_videos=False)
+                progress=f"eval {eval_set.name}" if self.is_main else False, require_videos=False,
+                decoder=self.config["data"]["decoder"])
             results[f"{eval_set.name}/top1"] = result.top1
             results[f"{eval_set.name}/samples"] = result.num_videos
             results[f"{eval_set.name}/classes"] = result.num_classes
