@@ -86,15 +86,14 @@ def _resolve(args: argparse.Namespace, rest: Sequence[str]) -> dict:
 
 
 def _check_data_keys(config: dict) -> None:
-    """Data keys that would be ignored are errors: without training shards the run uses the synthetic dataset."""
+    """Data keys that would be ignored are errors (a class list without the shards it names)."""
     data = config["data"]
-    if data.get("train_shards") is None:
-        ignored = [key for key in ("class_names", "val_shards", "val_class_names") if data.get(key)]
-        if ignored:
-            raise cfg.ConfigError(
-                f"{', '.join('data.' + k for k in ignored)} given without data.train_shards: the run would use the "
-                f"embedded synthetic dataset and ignore them; pass --train-shards too, or drop them")
-
+    ignored = [f"data.{key} given without data.{needs}" for key, needs in
+               (("class_names", "train_shards"), ("val_class_names", "val_shards"))
+               if data.get(key) and data.get(needs) is None]
+    if ignored:
+        raise cfg.ConfigError(f"{'; '.join(ignored)}: it would be ignored (without shards the run uses the embedded "
+                              f"synthetic dataset); pass the shards too (--train-shards / --val-shards), or drop it")
 
 
 def _default_method() -> str:
