@@ -192,16 +192,19 @@ def test_corrupt_videos_are_skipped_counted_and_named_alike(backend, tmp_path, c
 
     monkeypatch.setattr(reader, "_LOG", reader._RateLimitedLog())  # the earlier backends' warnings used the burst
     shards = _corrupt_shards(tmp_path)
-    loader = make_video_loader(shards, train=False, num_frames=8, input_size=32, mean=(0, 0, 0), std=(1, 1, 1),
-                               batch_size=4, sampling="segment_center", decoder=backend)
-    with caplog.at_level(logging.WARNING):
-        keys = [key for batch in loader for key in batch["key"]]
-    # the same outcome for every backend: the four good clips, five named skips, no crash, no zero-filled clip
-    assert keys == ["good_0", "good_1", "good_2", "good_mkv"]
-    stats = loader.last_epoch_stats
-    assert (stats["clips"], stats["skipped_decode"], stats["skipped_timeout"]) == (4, 5, 0)
-    for key in ("garbage", "moov_lost", "header_only", "cut_mkv", "no_label"):
-        assert f"skipping sample {key}" in caplog.text, key
+    for workers in (0, 2):  # in this process (its log is captured), and in 2 workers that open their own readers
+        loader = make_video_loader(shards, train=False, num_frames=8, input_size=32, mean=(0, 0, 0),
+                                   std=(1, 1, 1), batch_size=4, sampling="segment_center", decoder=backend,
+                                   num_workers=workers)
+        with caplog.at_level(logging.WARNING):
+            keys = [key for batch in loader for key in batch["key"]]
+        # the same outcome for every backend: the four good clips, five named skips, no crash, no zero-filled clip
+        assert sorted(keys) == ["good_0", "good_1", "good_2", "good_mkv"]
+        stats = loader.last_epoch_stats
+        assert (stats["clips"], stats["skipped_decode"], stats["skipped_timeout"]) == (4, 5, 0)
+        if workers == 0:
+            for key in ("garbage", "moov_lost", "header_only", "cut_mkv", "no_label"):
+                assert f"skipping sample {key}" in caplog.text, key
 
 
 @pytest.mark.parametrize("backend", _backend_params())
