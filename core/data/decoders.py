@@ -113,7 +113,7 @@ def decoder_status(name: str) -> str | None:
         raise ValueError(f"unknown video decoder {name!r}; choose one of {', '.join(DECODERS)}")
     try:
         if name == "decord":
-            import decord  # noqa: F401
+            _import_decord()
         elif name == "pyav":
             import av  # noqa: F401
         else:
@@ -183,9 +183,21 @@ def _as_file(source: Source):
 # decord
 
 
+def _import_decord():
+    """decord, imported after PyAV: loaded the other way round, decord's bundled FFmpeg libraries shadow PyAV's and
+    PyAV's libvpx encoders (VP8/VP9) fail to open for the rest of the process."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        pass
+    import decord
+
+    return decord
+
+
 class _DecordReader:
     def __init__(self, source: Source):
-        import decord
+        decord = _import_decord()
 
         try:
             self._reader = decord.VideoReader(_as_file(source), ctx=decord.cpu(0), num_threads=1)

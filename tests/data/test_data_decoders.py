@@ -88,8 +88,9 @@ sys.stdout.buffer.write(buffer.getvalue())
 
 
 def _vp9_webm(clip: np.ndarray) -> bytes:
-    """VP9 in WebM, encoded in a fresh interpreter: once decord is imported, PyAV's libvpx-vp9 encoder fails to
-    open in that process (their bundled libraries clash), and the test session has imported decord."""
+    """VP9 in WebM, encoded in a fresh interpreter: when decord is imported before PyAV, PyAV's libvpx encoders fail
+    to open in that process (their bundled libraries clash); ``core.data.decoders`` imports them in the safe order,
+    but any test module may import decord first."""
     import subprocess
 
     import av
@@ -271,3 +272,21 @@ def test_predict_reads_files_with_every_backend(tmp_path):
     assert reference.shape == (2, 8, 3, 32, 32)
     for backend, value in views.items():
         assert (value - reference).abs().mean() <= 1 / 255, backend
+
+
+def test_choosing_decord_keeps_pyavs_vpx_encoders_working():
+    """decord loaded first breaks PyAV's libvpx encoders in the process; the backend module loads PyAV first."""
+    import subprocess
+
+    script = ("import numpy as np\n"
+              "from core.data.decoders import decoder_status\n"
+              "decoder_status('decord')\n"
+              "from core.data.encoding import encode_video\n"
+              "print(len(encode_video(np.zeros((4, 32, 64, 3), np.uint8), container='webm')))\n")
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])  # the checkout, for runs without an installed chronoclip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
