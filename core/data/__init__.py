@@ -1,4 +1,4 @@
-"""Video data: WebDataset shards of real video files, decord decoding, sampling, transforms, datasets.
+"""Video data: WebDataset shards of real video files, decoding, sampling, transforms, datasets.
 
 Public entry points (the modules hold the details):
 
@@ -7,6 +7,7 @@ Public entry points (the modules hold the details):
 * ``chronoclip-shards`` / :func:`write_shards` (``core.data.shard_writer``): folder of videos + list -> shards.
 * :func:`synthetic_dataset`, :func:`synthetic_image_captions` (``core.data.synthetic``): the embedded data.
 * ``core.data.catalog``: class lists, base/novel partitions, split lists and class descriptions.
+* ``core.data.decoders``: the video decoder backends (decord, PyAV, torchcodec; ``data.decoder``).
 * ``core.data.sampling`` / ``core.data.transforms``: the reference frame samplers and augmentations,
   batched Mixup/CutMix (:class:`MixupCutmix`).
 """
@@ -15,7 +16,7 @@ import importlib
 from typing import Any
 
 # Lazy exports (PEP 562): `python -m core.data.shard_writer` must not find its own module already imported by
-# this package, and `import core.data.catalog` should not pay for torch, decord and webdataset.
+# this package, and `import core.data.catalog` should not pay for torch, decoders and webdataset.
 _EXPORTS = {
     "VideoLoader": "core.data.loader",
     "make_video_loader": "core.data.loader",

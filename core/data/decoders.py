@@ -113,7 +113,7 @@ def decoder_status(name: str) -> str | None:
         raise ValueError(f"unknown video decoder {name!r}; choose one of {', '.join(DECODERS)}")
     try:
         if name == "decord":
-            import decord  # noqa: F401
+            _import_decord()
         elif name == "pyav":
             import av  # noqa: F401
         else:
@@ -183,9 +183,21 @@ def _as_file(source: Source):
 # decord
 
 
+def _import_decord():
+    """decord, imported after PyAV: loaded the other way round, decord's bundled FFmpeg libraries shadow PyAV's and
+    PyAV's libvpx encoders (VP8/VP9) fail to open for the rest of the process."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        pass
+    import decord
+
+    return decord
+
+
 class _DecordReader:
     def __init__(self, source: Source):
-        import decord
+        decord = _import_decord()
 
         try:
             self._reader = decord.VideoReader(_as_file(source), ctx=decord.cpu(0), num_threads=1)
@@ -256,6 +268,8 @@ class _PyAVReader:
         self._position: int | None = None  # pts of the last frame it returned
 
     def close(self) -> None:
+        """Free the decoder now (not in some later garbage collection, possibly in a forked worker)."""
+        self._frames = None
         self._container.close()
 
     def __del__(self) -> None:
@@ -315,7 +329,8 @@ class _PyAVReader:
                 if frame is None:
                     raise DecodeError(f"pyav failed to decode frames: frame {int(index)} of {len(self)} is missing "
                                       f"(corrupt or truncated stream)")
-                out.append(frame.to_ndarray(format="rgb24"))
+                out.append(_rgb(frame))
+                frame = None
         except DecodeError:
             raise
         except Exception as error:  # av.error.FFmpegError, and anything else a broken stream provokes
@@ -324,6 +339,18 @@ class _PyAVReader:
         if not out:
             return np.zeros((0, 0, 0, 3), dtype=np.uint8)
         return np.stack(out)
+
+
+def _rgb(frame) -> np.ndarray:
+    """RGB array of a PyAV frame, converted by swscale on one thread.
+
+    swscale's default ("auto") starts slice threads; a frame still holding such a context when a DataLoader forks
+    its workers is freed in the child, where destroying the parent's thread state deadlocks. One thread: no state.
+    """
+    try:
+        return frame.to_ndarray(format="rgb24", threads=1)
+    except TypeError:  # PyAV < 14 has no threads argument (and converts on one thread)
+        return frame.to_ndarray(format="rgb24")
 
 
 # ---------------------------------------------------------------------------------------------------------------

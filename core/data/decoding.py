@@ -177,7 +177,12 @@ def read_frames(
         if available <= 0:
             raise DecodeError("the video has no decodable frames")
         index = np.asarray(indices(available) if callable(indices) else indices, dtype=np.int64)
-        return _read(reader, index, available)
+        try:
+            return _read(reader, index, available)
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:  # PyAV: free the decoder here, not at a garbage collection in a forked worker
+                close()
 
     return run_bounded(work, timeout, f"{decoder} read")
 

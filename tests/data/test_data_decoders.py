@@ -88,8 +88,9 @@ sys.stdout.buffer.write(buffer.getvalue())
 
 
 def _vp9_webm(clip: np.ndarray) -> bytes:
-    """VP9 in WebM, encoded in a fresh interpreter: once decord is imported, PyAV's libvpx-vp9 encoder fails to
-    open in that process (their bundled libraries clash), and the test session has imported decord."""
+    """VP9 in WebM, encoded in a fresh interpreter: when decord is imported before PyAV, PyAV's libvpx encoders fail
+    to open in that process (their bundled libraries clash); ``core.data.decoders`` imports them in the safe order,
+    but any test module may import decord first."""
     import subprocess
 
     import av
@@ -192,16 +193,19 @@ def test_corrupt_videos_are_skipped_counted_and_named_alike(backend, tmp_path, c
 
     monkeypatch.setattr(reader, "_LOG", reader._RateLimitedLog())  # the earlier backends' warnings used the burst
     shards = _corrupt_shards(tmp_path)
-    loader = make_video_loader(shards, train=False, num_frames=8, input_size=32, mean=(0, 0, 0), std=(1, 1, 1),
-                               batch_size=4, sampling="segment_center", decoder=backend)
-    with caplog.at_level(logging.WARNING):
-        keys = [key for batch in loader for key in batch["key"]]
-    # the same outcome for every backend: the four good clips, five named skips, no crash, no zero-filled clip
-    assert keys == ["good_0", "good_1", "good_2", "good_mkv"]
-    stats = loader.last_epoch_stats
-    assert (stats["clips"], stats["skipped_decode"], stats["skipped_timeout"]) == (4, 5, 0)
-    for key in ("garbage", "moov_lost", "header_only", "cut_mkv", "no_label"):
-        assert f"skipping sample {key}" in caplog.text, key
+    for workers in (0, 2):  # in this process (its log is captured), and in 2 workers that open their own readers
+        loader = make_video_loader(shards, train=False, num_frames=8, input_size=32, mean=(0, 0, 0),
+                                   std=(1, 1, 1), batch_size=4, sampling="segment_center", decoder=backend,
+                                   num_workers=workers)
+        with caplog.at_level(logging.WARNING):
+            keys = [key for batch in loader for key in batch["key"]]
+        # the same outcome for every backend: the four good clips, five named skips, no crash, no zero-filled clip
+        assert sorted(keys) == ["good_0", "good_1", "good_2", "good_mkv"]
+        stats = loader.last_epoch_stats
+        assert (stats["clips"], stats["skipped_decode"], stats["skipped_timeout"]) == (4, 5, 0)
+        if workers == 0:
+            for key in ("garbage", "moov_lost", "header_only", "cut_mkv", "no_label"):
+                assert f"skipping sample {key}" in caplog.text, key
 
 
 @pytest.mark.parametrize("backend", _backend_params())
@@ -268,3 +272,21 @@ def test_predict_reads_files_with_every_backend(tmp_path):
     assert reference.shape == (2, 8, 3, 32, 32)
     for backend, value in views.items():
         assert (value - reference).abs().mean() <= 1 / 255, backend
+
+
+def test_choosing_decord_keeps_pyavs_vpx_encoders_working():
+    """decord loaded first breaks PyAV's libvpx encoders in the process; the backend module loads PyAV first."""
+    import subprocess
+
+    script = ("import numpy as np\n"
+              "from core.data.decoders import decoder_status\n"
+              "decoder_status('decord')\n"
+              "from core.data.encoding import encode_video\n"
+              "print(len(encode_video(np.zeros((4, 32, 64, 3), np.uint8), container='webm')))\n")
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])  # the checkout, for runs without an installed chronoclip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
