@@ -264,7 +264,7 @@ def load_method(name: str) -> Method:
 
 def default_method() -> str:
     """The method ``python -m core.train`` trains without ``--method``: the installed one of lowest
-    ``default_rank`` (T2L, then core's ViFi-CLIP baseline)."""
+    ``default_rank`` (ILA, then core's ViFi-CLIP baseline)."""
     ranked = []
     for name in _entry_points():
         rank = load_method(name).default_rank

@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a chronoclip method with DeepSpeed. With no data arguments it trains on the embedded "
                     "synthetic dataset with a tiny CLIP (minutes on a CPU) and prints base/novel top-1.",
         epilog="config keys (override with key=value or --key value):\n" + cfg.help_text())
-    parser.add_argument("--method", help="method name (--list-methods shows the installed ones); default t2l, or vifi "
-                                         "when chronoclip-t2l is not installed")
+    parser.add_argument("--method", help="method name (--list-methods shows the installed ones); default ila, or vifi "
+                                         "when chronoclip-ila is not installed")
     parser.add_argument("--config", help="a protocol the method ships (e.g. zero_shot, synthetic) or a YAML path")
     parser.add_argument("--resume", metavar="PATH", help="run directory (or run/checkpoints/step_N) to continue")
     parser.add_argument("--output-dir", help="run directory (default runs/<method>-<timestamp>)")

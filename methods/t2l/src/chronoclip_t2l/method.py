@@ -23,7 +23,6 @@ class T2L(Method):
     name = "t2l"
     config_package = "chronoclip_t2l.configs"
     options_class = T2LOptions
-    default_rank = 0  # the framework's headline method: trained by `python -m core.train` without --method
 
     def _build(self, clip: CLIP, *, num_frames: int, options: T2LOptions) -> T2LModel:
         """A new T2L model on ``clip`` (frozen in place); new tokens/adapters initialised as the official code.
