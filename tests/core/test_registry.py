@@ -76,7 +76,7 @@ def test_method_subclass_contract():
 def test_default_method_is_the_installed_one_of_lowest_rank(monkeypatch):
     import core.method
 
-    assert core.method.default_method() == "t2l"  # T2L (rank 0) when installed
+    assert core.method.default_method() == "ila"  # ILA (rank 0) when installed
     real = core.method._entry_points()
     monkeypatch.setattr(core.method, "_entry_points", lambda: {k: v for k, v in real.items() if k in ("clip", "vifi")})
     assert core.method.default_method() == "vifi"  # core alone: the ViFi-CLIP baseline
