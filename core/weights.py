@@ -331,11 +331,10 @@ def describe_source(source: str | os.PathLike) -> tuple[str, str | None]:
     path = Path(os.path.expanduser(text))
     if path.exists():
         if _is_run_model(path):
-            import torch
-
             from core.runs import _model_file
+            from core.serialization import load_weights
 
-            payload = torch.load(_model_file(path), map_location="cpu", weights_only=True, mmap=True)
+            payload = load_weights(_model_file(path))  # weights only: a tampered model.pt is refused by name
             return "run", payload.get("method")
         return "file", None
     registry = released_weights()
