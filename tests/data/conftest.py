@@ -41,3 +41,12 @@ def small_synthetic(tmp_path_factory):
     recipe = SyntheticRecipe(colors=("red", "blue"), shapes=("circle", "square"), train_per_class=2,
                              val_per_class=1, samples_per_shard=8)
     return synthetic_dataset(tmp_path_factory.mktemp("cache"), recipe)
+
+
+@pytest.fixture(autouse=True)
+def fresh_warning_budget():
+    """Each test starts with the reader's full per-process warning burst (tests assert on those warnings)."""
+    from core.data import reader
+
+    reader._LOG = reader._RateLimitedLog()
+    yield
