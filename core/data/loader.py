@@ -41,7 +41,7 @@ from core.data.reader import (
 )
 from core.data.sampling import get_sampler
 from core.data.shards import read_manifest
-from core.data.transforms import EvalTransform, TrainTransform
+from core.data.transforms import EvalTransform, TrainTransform, compile_color_jitter
 
 __all__ = ["VideoLoader", "make_video_loader"]
 
@@ -186,6 +186,8 @@ def make_video_loader(
     pipeline = build_pipeline(urls, train=train, decode=decode, batch_size=batch_size, rank=rank,
                               world_size=world_size, num_workers=num_workers, seed=seed, epoch=shared_epoch,
                               stats=stats, epoch_batches=epoch_batches, shuffle_buffer=shuffle_buffer)
+    if num_workers and isinstance(decode.transform, TrainTransform) and decode.transform.color_jitter > 0:
+        compile_color_jitter()  # in the parent, before the workers fork (see its docstring)
     dataloader = torch.utils.data.DataLoader(
         pipeline, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, persistent_workers=False,
         worker_init_fn=_worker_init if num_workers else None)

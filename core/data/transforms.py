@@ -249,6 +249,21 @@ def _jitter_kernel() -> types.ModuleType | None:
     return kernel
 
 
+def compile_color_jitter() -> bool:
+    """Compile (or load from numba's cache) the fused colour-jitter kernel in this process; False without numba.
+
+    Call it before DataLoader workers fork: they then inherit the compiled kernel. A worker compiling on its own
+    after the parent has initialised LLVM can abort (LLVM is not fork-safe), and every worker would pay the
+    compile again.
+    """
+    kernel = _jitter_kernel()
+    if kernel is None:
+        return False
+    kernel.jitter_frames(np.zeros((1, 3, 2, 2), np.float32), np.zeros((1, 4), np.float32),
+                         np.arange(4, dtype=np.int64).reshape(1, 4))
+    return True
+
+
 def _color_jitter(clip: torch.Tensor, rng: np.random.Generator, strength: tuple[float, float, float, float],
                   *, fused: bool | None = None):
     """torchvision ``ColorJitter`` drawn independently for every frame of (T, 3, H, W) float in [0, 1]: for each
