@@ -22,7 +22,7 @@ def test_tiny_run_writes_a_complete_run_dir(train_cache, tiny_args, tmp_path, ca
     assert main(["--method", "vifi", *tiny_args, "schedule.cosine_from=start", "train.max_steps=3",
                  "--output-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "top-1 base classes" in out and "top-1 novel classes" in out and str(run) in out
+    assert "top-1, base classes" in out and "top-1, novel classes" in out and "chance" in out and str(run) in out
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["clip"]["model"] == "test" and config["train"]["max_steps"] == 3
