@@ -310,6 +310,10 @@ def _main(argv: list[str]) -> int:
     if not searched_file and not videos:
         raise UserError(f"no video files found in {', '.join(args.videos)}; pass video files or folders holding "
                         f"them ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if args.labels is not None or args.labels_file is not None:
+        load_labels(args.labels, args.labels_file)  # bad labels fail before a model loads
+    if args.descriptions and not Path(args.descriptions).is_file():
+        raise UserError(f"--descriptions {args.descriptions} is not a file; pass a description CSV/JSON")
     loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
                             num_frames=args.frames, clip_model=args.clip_model)
     if args.features or args.query:

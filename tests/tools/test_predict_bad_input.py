@@ -50,6 +50,10 @@ def _cases(tmp, run, videos):
         "labels and labels file": ([video, *ckpt, "--labels", "a,b", "--labels-file", str(tmp / "l.txt")],
                                    "pass exactly one of"),
         "one label": ([video, *ckpt, "--labels", "a"], "need at least 2 labels"),
+        "missing labels file": ([video, "--checkpoint", str(good), "--method", "vifi", "--labels-file",
+                                 str(tmp / "nope.txt")], "class list"),
+        "missing descriptions": ([video, *ckpt, "--descriptions", str(tmp / "nope.csv")], "is not a file"),
+        "malformed option": ([video, *ckpt, "--option", "layers"], "must look like key=value"),
         "unknown decoder": ([video, *ckpt, "--decoder", "ffmpeg"], "argument --decoder: invalid choice"),
     }
 
@@ -58,7 +62,8 @@ NAMES = ["zero frames", "negative top-k", "zero top-k", "malformed views", "two 
          "negative stride", "unknown method", "method contradicts the run", "text file as checkpoint",
          "truncated checkpoint", "missing checkpoint", "missing video", "folder without videos", "bad dtype",
          "non-integer frames", "unknown flag", "no checkpoint", "unknown device", "bad output suffix",
-         "bad features suffix", "labels and labels file", "one label", "unknown decoder"]
+         "bad features suffix", "labels and labels file", "one label", "missing labels file", "missing descriptions",
+         "malformed option", "unknown decoder"]
 
 
 @pytest.mark.parametrize("name", NAMES)
