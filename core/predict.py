@@ -21,7 +21,9 @@ Beyond top-k labels (``--output results.csv`` / ``.json`` writes them per video)
 Any file the decoder can read works (mp4, avi, mkv, webm, mov, ...; ``--decoder`` decord, the default, pyav or
 torchcodec: ``core.data.decoders``); a folder is searched recursively for
 video files and processed with a progress bar. A file that cannot be decoded is reported on stderr and
-skipped; the exit status is 1 only when no video could be classified.
+skipped; the exit status is 1 only when no video could be classified. Bad input (a missing file, a checkpoint
+that is not one, an out-of-range value) is one line on stderr naming the problem and the fix, exit status 2
+(``--debug`` shows the traceback).
 
 Each video gives one clip of the model's frame count at segment centres (``--views 4x3`` for the
 multi-view test), resized/cropped and normalised as the method's evaluation does; the probabilities are
@@ -207,7 +209,9 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
         texts = model.class_texts(list(labels), {name: name for name in labels})
         print(f"note: {loaded.method} expects class descriptions; using the labels themselves "
               f"(pass --descriptions FILE for better results)", file=sys.stderr)
-    k = max(1, min(top_k, len(labels)))
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    k = min(top_k, len(labels))
     out: list[Prediction] = []
     for path in tqdm(videos, desc="videos", unit="video", disable=not progress):
         try:
@@ -226,7 +230,9 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.predict", description=__doc__,
+    from core.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m core.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", help="video files or folders (for --query also a --features file)")
     parser.add_argument("--labels", help='comma-separated candidate labels, e.g. "juggling,dancing,cooking" '
@@ -241,8 +247,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--clip", help="OpenAI CLIP file (or tag: openai) for converters that need it (TC-CLIP)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
     parser.add_argument("--descriptions", help="description CSV/JSON for methods that classify with descriptions")
-    parser.add_argument("--top-k", type=int, default=5, help="labels to print per video (default 5)")
-    parser.add_argument("--views", default="1x1", help="temporal clips x spatial crops (default 1x1)")
+    parser.add_argument("--top-k", type=int, default=5, help="labels to print per video, >= 1 (default 5; at most the number of labels)")
+    parser.add_argument("--views", default="1x1", help="temporal clips x spatial crops, crops 1 or 3 (default 1x1)")
     parser.add_argument("--frames", type=int, help="frames per clip for models that do not fix it (default: the run's, else the "
                         "method's fully-supervised test setting; core.eval.settings.resolve_num_frames)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda if available)")
@@ -260,52 +266,72 @@ def _parser() -> argparse.ArgumentParser:
                                        'e.g. "a person juggling"; prints the --top-k best')
     tools.add_argument("--timeline", metavar="FILE.json", help="long-video mode: slide the model over one untrimmed "
                        "video and write the top actions per window to FILE.json and a plot to FILE.png")
-    tools.add_argument("--window", type=float, default=2.0, help="timeline window in seconds (default 2)")
-    tools.add_argument("--stride", type=float, default=1.0, help="timeline stride in seconds (default 1)")
+    tools.add_argument("--window", type=float, default=2.0, help="timeline window in seconds, > 0 (default 2)")
+    tools.add_argument("--stride", type=float, default=1.0, help="timeline stride in seconds, > 0 (default 1)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit status."""
+def _check_args(args: argparse.Namespace) -> None:
+    """Out-of-range values and unusable output names are errors before anything loads (never replaced)."""
+    from core.cli import UserError, check_device, check_range
+
+    check_range("--top-k", args.top_k, minimum=1)
+    check_range("--frames", args.frames, minimum=1)
+    for name, value in (("--window", args.window), ("--stride", args.stride)):
+        if not value > 0:  # also NaN
+            raise UserError(f"{name} must be > 0 seconds, got {value}")
+    check_device("--device", args.device)
+    if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
+        raise UserError(f"--output {args.output}: use a .csv or .json file name")
+    from core.features import FEATURE_SUFFIXES
+
+    if args.features and Path(args.features).suffix not in FEATURE_SUFFIXES:
+        raise UserError(f"--features {args.features}: use a .npz or .safetensors file name")
+    if args.timeline and (args.features or args.query):
+        raise UserError("--timeline cannot be combined with --features or --query; run them separately")
+    for name, value in (("--output", args.output), ("--features", args.features), ("--timeline", args.timeline)):
+        if value and Path(value).is_dir():
+            raise UserError(f"{name} {value} is a folder; pass a file name")
+
+
+def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    _check_args(args)
     from core import predict_modes
+    from core.cli import UserError
     from core.data.decoders import resolve_decoder
     from core.eval.settings import parse_views
     from core.eval.sources import parse_options
     from core.eval.texts import read_description_file
 
-    try:
-        clips, crops = parse_views(args.views)
-        searched_file = predict_modes.features_input(args)
-        videos = [] if searched_file else find_videos(args.videos)
-        loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
-                                num_frames=args.frames, clip_model=args.clip_model)
-        if args.features or args.query:
-            return predict_modes.features_and_search(args, loaded, videos, searched_file, (int(clips), int(crops)))
-        labels = predict_modes.labels_for(args, loaded)
-        descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
-        decoder = resolve_decoder(args.decoder)  # an unusable backend is a clear error (or decord -> pyav)
-        if args.timeline:
-            return predict_modes.timeline(args, loaded, videos, labels, descriptions)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
-        return 2
-    if not videos:
-        print("error: no video files found", file=sys.stderr)
-        return 2
+    clips, crops = parse_views(args.views)
+    searched_file = predict_modes.features_input(args)
+    videos = [] if searched_file else find_videos(args.videos)
+    if not searched_file and not videos:
+        raise UserError(f"no video files found in {', '.join(args.videos)}; pass video files or folders holding "
+                        f"them ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if args.labels is not None or args.labels_file is not None:
+        load_labels(args.labels, args.labels_file)  # bad labels fail before a model loads
+    if args.descriptions and not Path(args.descriptions).is_file():
+        raise UserError(f"--descriptions {args.descriptions} is not a file; pass a description CSV/JSON")
+    loaded = load_predictor(args.method, args.checkpoint, clip=args.clip, options=parse_options(args.option),
+                            num_frames=args.frames, clip_model=args.clip_model)
+    if args.features or args.query:
+        return predict_modes.features_and_search(args, loaded, videos, searched_file, (int(clips), int(crops)))
+    labels = predict_modes.labels_for(args, loaded)
+    descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
+    decoder = resolve_decoder(args.decoder)  # an unusable backend is a clear error (or decord -> pyav)
+    if args.timeline:
+        return predict_modes.timeline(args, loaded, videos, labels, descriptions)
     from core.eval.settings import resolve_eval_dtype
     from core.precision import dtype_name
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dtype = resolve_eval_dtype(args.dtype, device)
-        folder = any(Path(v).is_dir() for v in args.videos)
-        results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(clips, crops),
-                                  frames=args.frames, device=device, descriptions=descriptions,
-                                  progress=folder or len(videos) > 1, decoder=decoder, dtype=dtype)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    dtype = resolve_eval_dtype(args.dtype, device)
+    folder = any(Path(v).is_dir() for v in args.videos)
+    results = classify_videos(loaded, videos, labels, top_k=args.top_k, views=(clips, crops),
+                              frames=args.frames, device=device, descriptions=descriptions,
+                              progress=folder or len(videos) > 1, decoder=decoder, dtype=dtype)
     if args.output:
         print(f"results: {predict_modes.write_results(results, args.output)}", file=sys.stderr)
     if args.json:
@@ -321,6 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         print(f"{failed} of {len(results)} videos could not be decoded and were skipped", file=sys.stderr)
     return 1 if failed == len(results) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (2: bad input, one line on stderr; ``--debug``: its traceback)."""
+    from core.cli import run_cli
+
+    return run_cli(_main, argv, prog="python -m core.predict")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,9 @@ def video_timeline(loaded, path: str | os.PathLike, labels: Sequence[str], *, wi
             flush()
     flush()
     probs = torch.stack(probs_rows)  # (W, C)
-    k = max(1, min(top_k, len(labels)))
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    k = min(top_k, len(labels))
     for row, item in zip(probs, windows):
         top = torch.topk(row, k)
         item["top"] = [{"label": labels[i], "prob": round(float(p), 6)} for p, i in

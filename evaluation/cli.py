@@ -15,6 +15,10 @@ Real data: shards written per official split by ``chronoclip-shards``::
     python -m evaluation base-to-novel --run s1=runs/b2n-s1 --run s2=... --run s3=... \\
         --base-val shards/hmdb_base_val --novel-val shards/hmdb_novel_val --dataset hmdb51
     python -m evaluation fully-supervised --official ila_k400.pth --method ila --val shards/k400_val --profile
+
+Bad input (a missing run or shard, a file that is not a checkpoint, an unknown method, an out-of-range value) is
+one line on stderr naming the problem and the fix, exit status 2, before any model loads where it can be told
+(``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 import torch
 
 import core
+from core.cli import ArgumentParser, UserError, call_cli, check_device, check_range
 from core.eval.metrics import AGGREGATIONS, confusion_matrix, per_class_accuracy
 from core.eval.sets import EvalSet
 from core.eval.settings import PROTOCOLS, TEXT_MODES, EvalSettings, method_settings, parse_views, resolve_settings
@@ -41,7 +46,7 @@ from evaluation.datasets import catalog_name, display_name, real_set, synthetic_
 from evaluation.protocols import Entry, RunOptions, run_protocol, summarize
 from evaluation.sources import LoadedModel, best_logged, load_model, parse_options, zero_shot_clip_file
 
-__all__ = ["build_entries", "eval_sets_from_args", "main", "write_report"]
+__all__ = ["build_entries", "eval_sets_from_args", "load_sources", "main", "write_report"]
 
 logger = logging.getLogger("evaluation")
 
@@ -82,17 +87,17 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--key", help="protocol key of a single non-run model (shots or split name)")
 
     st = parser.add_argument_group("test settings (default: a run's own, else the method's evaluation.yaml)")
-    st.add_argument("--frames", type=int, help="frames per clip (only for models that do not fix it)")
-    st.add_argument("--views", help="temporal clips x spatial crops, e.g. 4x3")
+    st.add_argument("--frames", type=int, help="frames per clip, >= 1 (only for models that do not fix it)")
+    st.add_argument("--views", help="temporal clips x spatial crops (crops 1 or 3), e.g. 4x3")
     st.add_argument("--sampling", help="frame sampler (core.data.sampling name)")
     st.add_argument("--aggregation", choices=sorted(AGGREGATIONS), help="view aggregation")
     st.add_argument("--text", choices=TEXT_MODES, help="class text: names, descriptions (T2L), rephrased (TC-CLIP)")
     st.add_argument("--descriptions", help="description CSV (T2L) or rephrased-name JSON (TC-CLIP) for --text")
-    st.add_argument("--wise-ft", type=float, help="WiSE-FT alpha on the fine-tuned side (0 disables)")
+    st.add_argument("--wise-ft", type=float, help="WiSE-FT alpha on the fine-tuned side, in [0, 1] (0 disables)")
     st.add_argument("--wise-ft-clip", help="zero-shot CLIP weights for WiSE-FT (default: the run's clip.pretrained)")
 
     rn = parser.add_argument_group("running")
-    rn.add_argument("--batch-size", type=int, help="videos per batch (default: a run's eval.batch_size, else 8)")
+    rn.add_argument("--batch-size", type=int, help="videos per batch, >= 1 (default: a run's eval.batch_size, else 8)")
     rn.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     rn.add_argument("--decoder", default="decord", choices=["decord", "pyav", "torchcodec"],
                     help="video decoder (default decord; pyav when decord cannot be imported)")
@@ -102,14 +107,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                          "the hardware has it, fp32 elsewhere; fp32 on CUDA allows TF32)")
     rn.add_argument("--compile", action="store_true",
                     help="torch.compile the classifier (compile time reported apart from steady-state speed)")
-    rn.add_argument("--seed", type=int, help="seed of the random multi-view clips (default: a run's train.seed, else 0)")
+    rn.add_argument("--seed", type=int, help="seed of the random multi-view clips, >= 0 (default: a run's train.seed, else 0)")
     rn.add_argument("--output-dir", help="report folder (default reports/<protocol>-<method>-<time>)")
     rn.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
+    parser = ArgumentParser(prog="python -m evaluation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="protocol", metavar="{" + ",".join((*PROTOCOLS, "compare")) + "}")
     sub.required = True
@@ -163,14 +168,8 @@ def _with_wise(settings: EvalSettings, alpha: float | None) -> EvalSettings:
     return dataclasses.replace(settings, wise_ft=alpha, origin=dict(settings.origin))
 
 
-def build_entries(args: argparse.Namespace, protocol: str, groups: dict[str, list[EvalSet]] | None = None
-                  ) -> list[Entry]:
-    """Load every model the arguments name and resolve its settings (plus WiSE-FT variants for zero-shot).
-
-    A run keeps its own test settings on data it validated on (``RunTestSettings.covers``); elsewhere only
-    its frame count and precision carry over."""
-    from evaluation.wiseft import wise_ft
-
+def load_sources(args: argparse.Namespace, protocol: str) -> list[tuple[str, LoadedModel]]:
+    """``(protocol key, loaded model)`` for every model the arguments name (``--run``, or one other source)."""
     sources: list[tuple[str, LoadedModel]] = []
     if args.run:
         if args.official or args.untrained:
@@ -185,6 +184,20 @@ def build_entries(args: argparse.Namespace, protocol: str, groups: dict[str, lis
                             pretrained=args.pretrained, clip_file=args.clip_file, untrained=args.untrained,
                             num_frames=frames, options=parse_options(args.option))
         sources.append((args.key or "", loaded))
+    return sources
+
+
+def build_entries(args: argparse.Namespace, protocol: str, groups: dict[str, list[EvalSet]] | None = None,
+                  sources: list[tuple[str, LoadedModel]] | None = None) -> list[Entry]:
+    """Load every model the arguments name (unless ``sources`` holds them: :func:`load_sources`) and resolve its
+    settings (plus WiSE-FT variants for zero-shot).
+
+    A run keeps its own test settings on data it validated on (``RunTestSettings.covers``); elsewhere only
+    its frame count and precision carry over."""
+    from evaluation.wiseft import wise_ft
+
+    if sources is None:
+        sources = load_sources(args, protocol)
     entries: list[Entry] = []
     for index, (key, loaded) in enumerate(sources):
         if protocol == "base-to-novel" and not key and len(sources) > 1:
@@ -387,14 +400,69 @@ def _init_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """CLI entry point; returns ``{"summary", "paths", "results"}`` of the evaluation (compare: its result)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _shard_specs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(option, shards)`` for every shard set the arguments name."""
+    specs = [("--val", getattr(args, "val", None)), ("--base-val", getattr(args, "base_val", None)),
+             ("--novel-val", getattr(args, "novel_val", None))]
+    for item in getattr(args, "target", []):
+        spec, sep, shards = item.partition("=")
+        if not sep or not spec or not shards:
+            raise UserError(f"--target must look like NAME[:SPLIT]=SHARDS (e.g. hmdb51:1=shards/hmdb_val1); "
+                            f"got {item!r}")
+        specs.append(("--target", shards))
+    return [(name, value) for name, value in specs if value]
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Out-of-range values, malformed options and missing files are errors before any model loads."""
+    from core.data.reader import expand_shards
+    from core.data.sampling import get_sampler
+    from core.weights import looks_like_path
+
+    check_range("--frames", args.frames, minimum=1)
+    check_range("--batch-size", args.batch_size, minimum=1)
+    check_range("--workers", args.workers, minimum=0)
+    check_range("--seed", args.seed, minimum=0)
+    check_range("--wise-ft", args.wise_ft, minimum=0, maximum=1)
+    if args.views:
+        parse_views(args.views)
+    if args.sampling:
+        get_sampler(args.sampling)
+    check_device("--device", args.device)
+    if args.method:
+        core.load_method(args.method)  # an unknown method: UnknownMethodError naming the installed ones
+    sources = sum((bool(args.run), bool(args.official), bool(args.untrained)))
+    if sources == 0 and args.method != "clip":
+        raise UserError("name a model: --run DIR, --official FILE --method NAME, --untrained --method NAME, or "
+                        "--method clip --pretrained WEIGHTS")
+    if sources > 1:
+        raise UserError("pass --run or a single --official / --untrained model, not both")
+    for item in args.run:
+        path = Path(_split_key(item)[1])
+        if not path.exists():
+            raise UserError(f"--run {path} does not exist; pass a core.train run directory or its model.pt")
+    for name, value in (("--descriptions", args.descriptions), ("--wise-ft-clip", args.wise_ft_clip)):
+        if value and looks_like_path(value) and not Path(value).is_file():
+            raise UserError(f"{name} {value} is not a file; check the path")
+    for path in map(Path, _classes_files(args).values()):
+        if not path.is_file():
+            raise UserError(f"--classes {path} is not a file; pass a class list (one name per line or id,name CSV)")
+    for name, shards in _shard_specs(args):
+        try:
+            expand_shards(shards)
+        except (FileNotFoundError, ValueError) as error:
+            raise UserError(f"{name} {shards}: {error}") from None
+    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise UserError(f"--output-dir {args.output_dir} is a file; pick a folder name")
+
+
+def _main(argv: list[str]) -> dict[str, Any]:
     if argv[:1] == ["compare"]:  # its own parser: every option after the word is compare's
-        from evaluation.compare import main as compare_main
+        from evaluation.compare import _main as compare_main
 
         return compare_main(argv[1:])
     args = _parser().parse_args(argv)
+    _check_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     protocol = args.protocol
     rank, world = _init_distributed()
@@ -402,8 +470,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if device.startswith("cuda") and world > 1 and ":" not in device:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     torch.manual_seed(args.seed or 0)
-    groups = eval_sets_from_args(args, protocol)
-    entries = build_entries(args, protocol, groups)
+    # user shards are read first (cheap: a missing class list fails before a model loads); the models load before
+    # the embedded synthetic dataset is built, so a bad checkpoint fails at once
+    groups = eval_sets_from_args(args, protocol) if _shard_specs(args) else None
+    sources = load_sources(args, protocol)
+    groups = groups or eval_sets_from_args(args, protocol)
+    entries = build_entries(args, protocol, groups, sources)
     options = RunOptions(device=device, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed,
                          decoder=args.decoder,
                          descriptions_file=args.descriptions, progress=not args.quiet, rank=rank, world_size=world,
@@ -420,3 +492,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print((out_dir / "report.md").read_text())
         print(f"report: {paths['json']} and {paths['markdown']}")
     return {"summary": summary, "paths": paths, "results": results, "entries": entries}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """CLI entry point; returns ``{"summary", "paths", "results"}`` of the evaluation (compare: its result).
+
+    Bad input: one line on stderr and ``SystemExit(2)`` (``--debug``: the exception with its traceback)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = "python -m evaluation compare" if argv[:1] == ["compare"] else "python -m evaluation"
+    return call_cli(_main, argv, prog=prog)

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 import core
+from core.cli import ArgumentParser, UserError, call_cli, check_device, check_range
 from core.eval.settings import parse_views, resolve_eval_dtype, resolve_settings
 from core.eval.sources import LoadedModel, load_model
 from core.precision import DTYPES
@@ -50,7 +51,7 @@ logger = logging.getLogger("evaluation.compare")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation compare", description=__doc__,
+    parser = ArgumentParser(prog="python -m evaluation compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="all", help="comma-separated methods (default: every installed one)")
     parser.add_argument("--runs-dir", default="runs/compare", help="where the runs live (<runs-dir>/<method>)")
@@ -76,6 +77,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Bad input is an error before anything trains or loads (one line, exit 2: ``core.cli``)."""
+    from core.data.sampling import get_sampler
+
+    check_range("--frames", args.frames, minimum=1)
+    check_range("--batch-size", args.batch_size, minimum=1)
+    check_range("--iters", args.iters, minimum=1)
+    if args.views:
+        parse_views(args.views)
+    if args.sampling:
+        get_sampler(args.sampling)
+    check_device("--device", args.device)
+    _methods(args.methods)
+    bad = [item for item in args.train_arg if not item.partition("=")[0] or "=" not in item]
+    if bad:
+        raise UserError(f"--train-arg must look like key=value (e.g. schedule.epochs=2); got {bad[0]!r}")
+    for name, value in (("--runs-dir", args.runs_dir), ("--output-dir", args.output_dir)):
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise UserError(f"{name} {value} is a file; pick a folder name")
 
 
 def _methods(arg: str) -> list[str]:
@@ -130,8 +152,13 @@ def compare_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """CLI entry point; returns ``{"rows", "paths"}``."""
+    """CLI entry point; returns ``{"rows", "paths"}``. Bad input: one line on stderr and ``SystemExit(2)``."""
+    return call_cli(_main, argv, prog="python -m evaluation compare")
+
+
+def _main(argv: Sequence[str]) -> dict[str, Any]:
     args = _parser().parse_args(argv)
+    _check_args(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     overrides = {"views": parse_views(args.views) if args.views else None, "frames": args.frames,

@@ -19,6 +19,9 @@ What is counted:
 * **peak memory** on the current device: CUDA ``max_memory_allocated`` (weights + activations) over the
   timed calls; on CPU the process's resident-set high-water mark (``VmHWM``, reset before the timed calls
   through ``/proc/self/clear_refs``), i.e. interpreter + weights + activations.
+
+Bad input (an unknown method or recipe, a checkpoint that is not one, an out-of-range count) is one line on
+stderr naming the problem and the fix, exit status 2 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import core
+from core.cli import ArgumentParser, UserError, call_cli, check_device, check_range
 from core.clip import list_presets
 from core.eval.settings import resolve_num_frames
 from core.precision import DTYPES, dtype_name
@@ -267,7 +271,7 @@ def profile_model(model: nn.Module, *, method: str, model_name: str, num_frames:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m evaluation.profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
     parser.add_argument("--frames", type=int,
@@ -292,12 +296,52 @@ def _parser() -> argparse.ArgumentParser:
 def _methods(arg: str | None) -> list[str]:
     if arg in (None, "all"):
         return list(core.list_methods())
-    return [m.strip() for m in arg.split(",") if m.strip()]
+    names = [m.strip() for m in arg.split(",") if m.strip()]
+    for name in names:
+        core.load_method(name)  # an unknown method: UnknownMethodError naming the installed ones
+    if not names:
+        raise UserError(f"--method {arg!r} names no method; pass one (e.g. vifi), a comma-separated list or all")
+    return names
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Out-of-range counts and contradictory sources are errors before any model is built (never replaced)."""
+    check_range("--frames", args.frames, minimum=1)
+    check_range("--input-size", args.input_size, minimum=1)
+    check_range("--batch-size", args.batch_size, minimum=1)
+    check_range("--num-classes", args.num_classes, minimum=1)
+    check_range("--iters", args.iters, minimum=1)
+    check_range("--warmup", args.warmup, minimum=0)
+    check_device("--device", args.device)
+    given = [name for name, on in (("--run", args.run), ("--official", args.official),
+                                   ("--untrained", args.untrained)) if on]
+    if len(given) > 1:
+        raise UserError(f"pass one model source, not {' and '.join(given)}")
+    if args.run and not Path(args.run).exists():
+        raise UserError(f"--run {args.run} does not exist; pass a core.train run directory or its model.pt")
+    if args.official and args.method == "all":
+        raise UserError("--official takes one --method (the converter of the file), not all")
+    if args.json_out and Path(args.json_out).is_dir():
+        raise UserError(f"--json {args.json_out} is a folder; pass a file name")
+    if not (args.run or args.official):
+        methods = _methods(args.method)
+        if args.config is not None:
+            missing = [m for m in methods if args.config not in core.load_method(m).configs()]
+            if missing:
+                raise UserError(f"--config {args.config!r}: {', '.join(missing)} ship(s) no such recipe; pass one "
+                                f"of {', '.join(sorted(core.load_method(missing[0]).configs()))}")
+    elif args.method:
+        core.load_method(args.method)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Profile]:
-    """CLI entry point; returns the profiles it printed."""
+    """CLI entry point; returns the profiles it printed. Bad input: one line on stderr and ``SystemExit(2)``."""
+    return call_cli(_main, argv, prog="python -m evaluation.profile")
+
+
+def _main(argv: list[str]) -> list[Profile]:
     args = _parser().parse_args(argv)
+    _check_args(args)
     from core.eval.settings import resolve_eval_dtype
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -344,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> list[Profile]:
         print("\n".join(profile.lines()), flush=True)
         profiles.append(profile)
         del model
+    if not profiles:
+        raise UserError(f"no model could be built on {jobs[0][1] if jobs else '?'} (the reasons are above); pick "
+                        f"another --model or --method")
     if args.json_out:
         from evaluation.report import write_json
 
@@ -352,8 +399,4 @@ def main(argv: Sequence[str] | None = None) -> list[Profile]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:  # user errors: the message says what to fix
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    main()

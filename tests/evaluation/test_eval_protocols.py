@@ -105,9 +105,12 @@ def test_run_classifier_aggregates_exactly_the_per_view_logits(small_synthetic):
     assert torch.allclose(views[:, 4], alone, atol=1e-5)
 
 
-def test_untrained_flag_needs_a_method(tmp_path):
-    with pytest.raises(ValueError, match="--untrained needs --method"):
+def test_untrained_flag_needs_a_method(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # bad input: one line, exit 2 (tests/evaluation/*bad_input*)
         main(["fully-supervised", "--untrained", "--output-dir", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--untrained needs --method" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--untrained needs --method"):  # --debug: the exception itself
+        main(["fully-supervised", "--untrained", "--output-dir", str(tmp_path), "--debug"])
 
 
 def test_frames_override_refused_for_models_with_fixed_frames():
