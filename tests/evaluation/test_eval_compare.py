@@ -76,3 +76,4 @@ def test_compare_rejects_zero_seeds(small_synthetic, tmp_path):
     with pytest.raises((ValueError, SystemExit)):
         main(["compare", "--untrained", "--model", "test", "--methods", "clip", "--seeds", "0", "--quiet",
               "--output-dir", str(tmp_path / "x")])
+
