@@ -1,12 +1,14 @@
 """``python -m evaluation compare``: several methods trained and evaluated on the same data, side by side.
 
-    python -m evaluation compare                                  # every installed method, embedded data
-    python -m evaluation compare --methods vifi,t2l,tcclip --runs-dir runs/compare
+    python -m evaluation compare                                  # every installed method, 3 seeds, embedded data
+    python -m evaluation compare --methods vifi,t2l,tcclip --seeds 5 --runs-dir runs/compare
     python -m evaluation compare --untrained --model test         # no training: checks the pipeline in seconds
 
 Each method is trained by ``python -m core.train`` in a subprocess on the embedded synthetic dataset (its
 ``synthetic`` recipe, tiny CLIP; ``--train-arg key=value`` is passed on to every run, e.g.
-``--train-arg schedule.epochs=2``), or an existing run in ``<runs-dir>/<method>`` is reused. Every model is
+``--train-arg schedule.epochs=2``), once per seed (``--seeds``, default 3: seed 0 in ``<runs-dir>/<method>``
+with the recipe's train.seed, seed k in ``<runs-dir>/<method>-seed<k>`` with train.seed + k), or an existing
+run there is reused. Every model is
 then tested under base-to-novel on the synthetic ``val_base`` / ``val_novel`` splits with ITS OWN test
 settings, exactly as ``python -m evaluation base-to-novel --run <runs-dir>/<method>`` tests it (the
 precedence of ``core.eval.settings``): a run's own frames, views, frame sampler and seed (what its
@@ -16,7 +18,11 @@ mode from its ``evaluation.yaml``; ``--untrained`` builds take the method's ``ev
 settings each row used. The table gives base / novel top-1 and their HM, the time-reversal pair accuracy
 (true class scored above its time-reversed partner; chance 50 %, frame-averaging models sit there),
 trainable parameters, GFLOPs per view and clips/s per view (``evaluation.profile``, on this machine).
-Plots: HM against GFLOPs and against clips/s.
+Accuracies are the mean over seeds with the 95 % Student-t interval over seeds (mean ± half-width);
+clips/s is the median and IQR of ``--repeats`` timed repeats (default 5, after warm-up), interleaved across
+methods, every method with the same torch thread count. Plots: HM against GFLOPs and against clips/s, with
+the interval and the IQR as error bars and speeds within each other's spread marked as such.
+docs/evaluation.md says how each figure is made.
 """
 
 from __future__ import annotations
