@@ -28,7 +28,6 @@ docs/evaluation.md says how each figure is made.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import datetime as _dt
 import logging
@@ -149,10 +148,13 @@ def seed_train_args(method: str, train_args: Sequence[str], seed_index: int) -> 
 
 def _profile(loaded: LoadedModel, frames: int, num_classes: int, device: str, dtype: torch.dtype,
              compile: bool) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Parameters, GFLOPs and peak memory of ``loaded`` (one untimed-figure profile), and the module to time."""
+    """Parameters, GFLOPs and peak memory of ``loaded`` (one untimed-figure profile), and the module to time.
+
+    Called once the model's evaluation is done: it is moved to ``device`` / ``dtype`` in place (a deep copy
+    fails for models holding tensors computed during evaluation, e.g. ILA's)."""
     from evaluation.profile import _class_texts, _Compiled, _dummy_video, profile_model
 
-    model = copy.deepcopy(loaded.model)
+    model = loaded.model
     prof = profile_model(model, method=loaded.method, model_name=loaded.clip_name or "?", num_frames=frames,
                          num_classes=num_classes, batch_size=1, iters=1, warmup=1, device=device, dtype=dtype,
                          compile=compile)
@@ -190,6 +192,8 @@ def time_interleaved(models: dict[str, tuple[torch.nn.Module, int, int, int, tor
     torch.set_num_threads(threads)
     try:
         names = list(models)
+        for module, *_ in models.values():
+            module.to(device)  # all on the device for the interleaved repeats (parked on the CPU before)
         samples: dict[str, list[float]] = {name: [] for name in names}
         for name in names:
             module, frames, size, classes, dtype = models[name]
@@ -281,12 +285,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             loaded, settings, entry, scores, results = _evaluate_seed(method, k, args, groups, options, overrides)
             per_seed.append({"seed_index": k, "source": loaded.source, **scores})
             seed_results.append(results)
+            loaded.model.to("cpu")  # off the device while the other seeds run
             if k == 0:  # the first seed's model stands for the method in the speed figures
                 first = (loaded, settings, entry)
-            else:
-                loaded.model.to("cpu")
-                del loaded, entry
+            del loaded, entry
         loaded, settings, entry = first
+        for parked in timed.values():  # only this method's model on the device for its peak memory
+            parked[0].to("cpu")
         eval_dtype = resolve_eval_dtype(args.dtype, device, loaded.run_test)
         profile, module = _profile(loaded, settings.frames, num_classes, device, eval_dtype, args.compile)
         timed[method] = (module, settings.frames, profile["input_size"], num_classes, eval_dtype)
@@ -307,8 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         rows.append(row)
         details[method] = {"per_seed": per_seed, "results": seed_results, "profile": profile,
                            "settings": settings.as_dict()}
-        loaded.model.to("cpu")
-        del loaded, entry, first
+        del loaded, entry, first  # the model stays on the device (in ``timed``) until every method is timed
     timings = time_interleaved(timed, device=device, repeats=args.repeats, iters=args.iters, warmup=2,
                                threads=threads)
     for row in rows:
