@@ -75,8 +75,10 @@ def _parser() -> argparse.ArgumentParser:
                              "where the hardware has it, fp32 elsewhere)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile each classifier (compile time reported apart from steady-state speed)")
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="training seeds per method (default 3); accuracies are their mean with a 95 %% t-interval")
+    parser.add_argument("--seeds", type=_seeds, default=3, metavar="N|auto",
+                        help="training seeds per method (default 3); accuracies are their mean with a 95 %% t-interval "
+                             f"over seeds. auto: 3 seeds, then more (up to {AUTO_SEEDS_MAX}) until every accuracy's "
+                             "half-width is at most 3 points")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed repeats per method, interleaved across methods (default 5); clips/s is their "
                              "median with the interquartile range")
@@ -87,6 +89,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+AUTO_SEEDS_MIN, AUTO_SEEDS_MAX = 3, 10
+
+
+def _seeds(text: str) -> int | str:
+    """``--seeds``: a count of at least 1, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"--seeds takes a count of at least 1 or 'auto'; got {text!r}")
+    return count
 
 
 def _methods(arg: str) -> list[str]:
@@ -261,15 +279,23 @@ def _evaluate_seed(method: str, seed_index: int, args: argparse.Namespace, group
     return loaded, settings, entry, scores, {k: v.as_dict() for k, v in results[method].items()}
 
 
+def _all_within(per_seed: Sequence[dict[str, Any]], target: float) -> bool:
+    """Whether every accuracy's 95 % t-interval over these seeds has a half-width of at most ``target``."""
+    from evaluation.stats import mean_interval
+
+    return all(mean_interval([s[key] for s in per_seed])["half_width"] <= target for key in ACCURACIES)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """CLI entry point; returns ``{"rows", "paths"}``."""
     from evaluation.stats import mean_interval, overlapping, seeds_for_half_width
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.seeds < 1 or args.repeats < 1 or args.iters < 1:
-        raise ValueError(f"--seeds, --repeats and --iters must be at least 1; got {args.seeds}, {args.repeats}, "
-                         f"{args.iters}")
+    if args.repeats < 1 or args.iters < 1:
+        raise ValueError(f"--repeats and --iters must be at least 1; got {args.repeats}, {args.iters}")
+    auto = args.seeds == "auto"
+    max_seeds = AUTO_SEEDS_MAX if auto else args.seeds
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     threads = torch.get_num_threads()  # fixed once: every method is timed with this many intra-op threads
     overrides = {"views": parse_views(args.views) if args.views else None, "frames": args.frames,
@@ -281,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows, details, timed = [], {}, {}
     for method in _methods(args.methods):
         per_seed, seed_results = [], []
-        for k in range(args.seeds):
+        for k in range(max_seeds):
+            if auto and k >= AUTO_SEEDS_MIN and _all_within(per_seed, HALF_WIDTH_TARGET):
+                break
             loaded, settings, entry, scores, results = _evaluate_seed(method, k, args, groups, options, overrides)
             per_seed.append({"seed_index": k, "source": loaded.source, **scores})
             seed_results.append(results)
@@ -296,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         profile, module = _profile(loaded, settings.frames, num_classes, device, eval_dtype, args.compile)
         timed[method] = (module, settings.frames, profile["input_size"], num_classes, eval_dtype)
         row: dict[str, Any] = {
-            "method": method, "seeds": args.seeds, "source": loaded.source, "frames": settings.frames,
+            "method": method, "seeds": len(per_seed), "source": loaded.source, "frames": settings.frames,
             "views": f"{settings.clips}x{settings.crops}", "sampling": settings.sampling,
             "aggregation": settings.aggregation, "text": settings.text, "settings_origin": dict(settings.origin),
             "precision": entry.notes.get("precision"), "compile_s": entry.notes.get("compile_s"),
@@ -325,9 +353,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     speed_ties = overlapping({r["method"]: (r["clips_per_s_q1"], r["clips_per_s_q3"]) for r in rows})
     wide = [(r["method"], key, r[f"{key}_half_width"], r[f"{key}_seeds_for_3pt"]) for r in rows for key in ACCURACIES
             if r[f"{key}_half_width"] == r[f"{key}_half_width"] and r[f"{key}_half_width"] > HALF_WIDTH_TARGET]
+    seed_words = (f"{AUTO_SEEDS_MIN}-{AUTO_SEEDS_MAX} (--seeds auto: added until every half-width is at most "
+                  f"{HALF_WIDTH_TARGET:g}; the Seeds column)") if auto else str(args.seeds)
+    fewest = min((r["seeds"] for r in rows), default=0)
     method_note = {
-        "seeds": args.seeds,
-        "accuracy": f"mean over {args.seeds} seed(s) (seed 0: the recipe's train.seed, run <runs-dir>/<method>; "
+        "seeds": args.seeds, "seeds_per_method": {r["method"]: r["seeds"] for r in rows},
+        "accuracy": f"mean over {seed_words} seed(s) (seed 0: the recipe's train.seed, run <runs-dir>/<method>; "
                     "seed k: train.seed + k, run <runs-dir>/<method>-seed<k>; fresh builds: torch.manual_seed(k)); "
                     "HM is the mean of the per-seed HMs",
         "interval": "95 % Student-t interval over seeds: mean ± t(0.975, n-1) · std / sqrt(n) (none for one seed)",
@@ -362,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if speed_ties:
         lines += ["", "Speeds within each other's spread (IQRs overlap; not a ranking): " +
                   ", ".join(f"{a} ~ {b}" for a, b in speed_ties) + "."]
-    if args.seeds < 2:
+    if fewest < 2:
         lines += ["", "One seed: no interval (pass --seeds 3 or more)."]
     elif wide:
         lines += ["", f"Intervals wider than ±{HALF_WIDTH_TARGET:g} points: " + "; ".join(
@@ -375,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         points = [{"name": r["method"], "gflops": r["gflops"], "clips_per_s": r["clips_per_s"], "hm": r["hm"],
                    "hm_err": (r["hm_low"], r["hm_high"]),
                    "clips_per_s_err": (r["clips_per_s_q1"], r["clips_per_s_q3"])} for r in rows]
-        interval = f"95 % t-interval over {args.seeds} seeds" if args.seeds > 1 else "1 seed, no interval"
+        interval = f"95 % t-interval over {'the' if auto else args.seeds} seeds" if fewest > 1 else \
+            "1 seed, no interval"
         paths["hm_vs_gflops"] = plot_tradeoff(points, "gflops", out / "hm_vs_gflops.png", y="hm",
                                               xlabel="GFLOPs per view (MACs)",
                                               ylabel=f"HM of base/novel top-1 (%), {interval}",

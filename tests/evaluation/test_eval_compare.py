@@ -77,3 +77,19 @@ def test_compare_rejects_zero_seeds(small_synthetic, tmp_path):
         main(["compare", "--untrained", "--model", "test", "--methods", "clip", "--seeds", "0", "--quiet",
               "--output-dir", str(tmp_path / "x")])
 
+
+
+def test_compare_auto_seeds_stop_at_three_points_or_the_cap(small_synthetic, tmp_path):
+    from evaluation.compare import AUTO_SEEDS_MAX, AUTO_SEEDS_MIN
+
+    result = main(["compare", "--untrained", "--model", "test", "--frames", "4", "--methods", "clip", "--seeds",
+                   "auto", "--repeats", "1", "--iters", "1", "--quiet", "--no-plots", "--device", "cpu",
+                   "--output-dir", str(tmp_path / "auto")])
+    (row,) = result["rows"]
+    assert AUTO_SEEDS_MIN <= row["seeds"] <= AUTO_SEEDS_MAX
+    keys = ("base", "novel", "hm", "reversal_base", "reversal_novel")
+    if row["seeds"] < AUTO_SEEDS_MAX:  # stopped early: every interval is within 3 points
+        assert all(row[f"{key}_half_width"] <= 3.0 for key in keys)
+    if row["seeds"] > AUTO_SEEDS_MIN:  # one seed fewer was not enough
+        per_seed = json.loads((tmp_path / "auto" / "compare.json").read_text())["details"]["clip"]["per_seed"]
+        assert any(mean_interval([s[key] for s in per_seed[:-1]])["half_width"] > 3.0 for key in keys)
