@@ -87,20 +87,33 @@ def plot_per_class_accuracy(accuracy: Tensor, class_names: Sequence[str], path: 
 
 def plot_tradeoff(points: Sequence[dict], x: str, path: str | os.PathLike, *, y: str = "top1",
                   xlabel: str = "", ylabel: str = "top-1 accuracy (%)", title: str = "",
-                  log_x: bool = False) -> Path:
-    """Save a scatter of ``y`` against ``x`` with one labelled point per method.
+                  log_x: bool = False, ties: Sequence[tuple[str, str]] = ()) -> Path:
+    """Save a scatter of ``y`` against ``x`` with one labelled point per method and its spread.
 
     Args:
-        points: dicts holding ``name``, ``x`` and ``y`` keys (missing or NaN values are left out).
+        points: dicts holding ``name``, ``x`` and ``y`` keys (missing or NaN values are left out); an optional
+            ``<key>_err`` = ``(low, high)`` is drawn as an error bar on that axis (e.g. the 95 % interval of
+            an accuracy, the IQR of clips/s), so noise is not read as a ranking.
         x, y: keys to plot, e.g. ``gflops`` or ``clips_per_s`` against ``top1``.
+        ties: pairs of names whose ``x`` values lie within each other's spread; they are joined by a dotted
+            line and listed under the plot as "not distinguishable".
     """
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    drawn = {}
     for point in points:
         px, py = point.get(x), point.get(y)
         if px is None or py is None or px != px or py != py:
             continue
-        ax.scatter([px], [py], s=40)
+        xerr, yerr = _bar(px, point.get(f"{x}_err")), _bar(py, point.get(f"{y}_err"))
+        ax.errorbar([px], [py], xerr=xerr, yerr=yerr, fmt="o", markersize=6, capsize=3)
         ax.annotate(point["name"], (px, py), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        drawn[point["name"]] = (px, py)
+    shown = [(a, b) for a, b in ties if a in drawn and b in drawn]
+    for a, b in shown:
+        ax.plot([drawn[a][0], drawn[b][0]], [drawn[a][1], drawn[b][1]], linestyle=":", color="grey", linewidth=1)
+    if shown:
+        fig.text(0.01, -0.02, "within the spread (dotted, not a ranking): " + ", ".join(f"{a} ~ {b}" for a, b in shown),
+                 fontsize=7, ha="left", va="top")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or x)
@@ -108,3 +121,13 @@ def plot_tradeoff(points: Sequence[dict], x: str, path: str | os.PathLike, *, y:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def _bar(value: float, span: Sequence[float] | None) -> list[list[float]] | None:
+    """matplotlib's asymmetric error ``[[below], [above]]`` for ``value`` in ``span = (low, high)``; None if unknown."""
+    if span is None:
+        return None
+    low, high = span
+    if low != low or high != high:
+        return None
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]

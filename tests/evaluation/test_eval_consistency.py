@@ -45,7 +45,8 @@ def test_summary_protocol_and_compare_report_the_same_numbers(default_cache, tmp
     assert protocol["entries"][0].notes["precision"] == "fp32"  # auto = the run's own validation precision
 
     compared = evaluation_main(["compare", "--methods", "vifi", "--runs-dir", str(runs), "--quiet", "--no-plots",
-                                "--iters", "1", "--output-dir", str(tmp_path / "compare")])
+                                "--iters", "1", "--seeds", "1", "--repeats", "1",
+                                "--output-dir", str(tmp_path / "compare")])
     (line,) = compared["rows"]
     assert line["views"] == "2x1" and line["sampling"] == "segment"
 
