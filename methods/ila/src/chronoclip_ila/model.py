@@ -9,7 +9,8 @@ clean eval forward:
 * the train-time mask jitter follows ``module.training`` (the official code uses a separate default-True flag);
 * evaluation keeps BatchNorm on running statistics (the official ``cache_text`` switches the model back to
   ``train()`` on every call, so its validation ran the ILA BatchNorms on batch statistics);
-* the cached class-text features are keyed by the class list (the official cache never invalidates);
+* the cached class-text features are keyed by the class list and the text weights (``core.text_cache``; the
+  official cache never invalidates);
 * the prompt generator and ``prompts_visual_*``, which the official optimizer never updates, are frozen
   (``requires_grad=False``) instead of silently untrained.
 """
