@@ -23,6 +23,7 @@ from core.clip import layers as L
 from core.method import Method, VideoModel
 from core.objectives import classification_loss, cosine_logits
 from core.serialization import safe_load
+from core.text_cache import TextFeatureCache, clip_text_parameters
 
 __all__ = ["FrameAverageCLIP", "FrameAverageOptions", "FrozenCLIP", "ViFiCLIP"]
 
@@ -35,7 +36,7 @@ class FrameAverageCLIP(VideoModel):
         self.clip = clip
         self.template = template
         self.clip.requires_grad_(trainable)
-        self._text_cache: tuple[tuple[str, ...], Tensor] | None = None
+        self.text_cache = TextFeatureCache()
 
     def class_texts(self, names: Sequence[str], descriptions: Mapping[str, str] | None = None) -> list[str]:
         return class_prompts(names, self.template)
@@ -44,16 +45,11 @@ class FrameAverageCLIP(VideoModel):
         return L.encode_frames(self.clip, video).mean(dim=1)
 
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        """(C, E) text embeddings; cached per (text list, device, dtype) when no gradient is needed."""
-        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.clip.transformer.parameters())
-        weight = self.clip.token_embedding.weight
-        key = (tuple(texts), weight.device, weight.dtype)  # a cast or move (bf16 eval after fp32) re-encodes
-        if not needs_grad and self._text_cache is not None and self._text_cache[0] == key:
-            return self._text_cache[1]
-        tokens = tokenize(list(texts), self.clip.context_length).to(self.clip.token_embedding.weight.device)
-        features = L.encode_text(self.clip, tokens)
-        self._text_cache = None if needs_grad else (key, features)
-        return features
+        """(C, E) text embeddings; cached by :class:`core.text_cache.TextFeatureCache` (not while training them)."""
+        def compute() -> Tensor:
+            tokens = tokenize(list(texts), self.clip.context_length).to(self.clip.token_embedding.weight.device)
+            return L.encode_text(self.clip, tokens)
+        return self.text_cache.get(texts, compute, clip_text_parameters(self.clip))
 
     def classify(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:
         self.check_video(video)

@@ -322,7 +322,7 @@ def _main(argv: list[str]) -> int:
     descriptions = read_description_file(args.descriptions, labels) if args.descriptions else None
     decoder = resolve_decoder(args.decoder)  # an unusable backend is a clear error (or decord -> pyav)
     if args.timeline:
-        return predict_modes.timeline(args, loaded, videos, labels, descriptions)
+        return predict_modes.timeline(args, loaded, videos, labels, descriptions, decoder)
     from core.eval.settings import resolve_eval_dtype
     from core.precision import dtype_name
 

@@ -113,8 +113,9 @@ def features_and_search(args: argparse.Namespace, loaded, videos: Sequence[Path]
 
 
 def timeline(args: argparse.Namespace, loaded, videos: Sequence[Path], labels: list[str],
-             descriptions: dict[str, str] | None) -> int:
-    """``--timeline FILE.json``: one untrimmed video -> FILE.json + FILE.png; returns the exit status."""
+             descriptions: dict[str, str] | None, decoder: str = "decord") -> int:
+    """``--timeline FILE.json``: one untrimmed video -> FILE.json + FILE.png, read with backend ``decoder``
+    (resolved ``--decoder``); returns the exit status."""
     from core.data.decoding import DecodeError
     from core.timeline import video_timeline, write_timeline
 
@@ -122,7 +123,8 @@ def timeline(args: argparse.Namespace, loaded, videos: Sequence[Path], labels: l
         raise ValueError(f"--timeline takes one video; got {len(videos)}")
     try:
         result = video_timeline(loaded, videos[0], labels, window=args.window, stride=args.stride,
-                                top_k=args.top_k, frames=args.frames, device=_device(args), descriptions=descriptions)
+                                top_k=args.top_k, frames=args.frames, device=_device(args), descriptions=descriptions,
+                                decoder=decoder)
     except DecodeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -5,7 +5,8 @@
 Windows of ``window`` seconds start every ``stride`` seconds (the last one ends at the video's end; a video
 shorter than one window gives one window over all of it). Each window gives one clip of the model's frame
 count at segment centres inside it, transformed as ``core.predict`` does (centre crop), classified against the
-labels; the probabilities are the softmax over the labels.
+labels; the probabilities are the softmax over the labels. The video is read with the backend ``--decoder`` chose
+(``core.data.decoders``: decord by default, pyav, torchcodec).
 
 ``timeline.json`` holds the video's fps and duration, the settings, the labels, every window's start/end and
 top-k labels with probabilities, the full probability matrix (windows x labels) and ``segments``: runs of
@@ -47,29 +48,46 @@ def window_starts(duration: float, window: float, stride: float) -> list[float]:
 
 def video_timeline(loaded, path: str | os.PathLike, labels: Sequence[str], *, window: float, stride: float,
                    top_k: int = 3, frames: int | None = None, device: str = "cpu",
-                   descriptions: dict[str, str] | None = None, batch_size: int = 8) -> dict[str, Any]:
+                   descriptions: dict[str, str] | None = None, batch_size: int = 8,
+                   decoder: str = "decord") -> dict[str, Any]:
     """The timeline of ``path`` (see the module docstring) as a JSON-ready dict.
 
+    ``decoder`` is the video backend (``decord``, ``pyav``, ``torchcodec``: ``core.data.decoders``, resolved by the
+    caller with ``resolve_decoder``, as ``--decoder`` of ``core.predict``); the video is opened once for all windows.
+
     Raises:
-        core.data.decoding.DecodeError: the video cannot be opened.
+        core.data.decoding.DecodeError: the video cannot be opened or decoded.
+        core.data.decoders.DecoderUnavailable: the backend cannot run here.
         ValueError: bad window/stride or labels.
     """
-    import decord
-
+    from core.data.decoders import open_video
     from core.data.decoding import DecodeError
-    from core.data.sampling import segment_center
-    from core.data.transforms import EvalTransform
-    from core.eval.sources import input_size_of
     from core.features import frames_for
 
     model = loaded.model.to(device).eval()
     num_frames = frames_for(loaded, frames)
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as error:
-        raise DecodeError(f"decord cannot open {path}: {str(error).strip().splitlines()[0][:200]}") from None
+        reader = open_video(str(path), decoder)
+    except DecodeError as error:
+        raise DecodeError(f"{path}: {error}") from None
+    try:
+        return _timeline(model, reader, path, loaded.method, labels, window=window, stride=stride, top_k=top_k,
+                         num_frames=num_frames, device=device, descriptions=descriptions, batch_size=batch_size)
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:  # PyAV: free the decoder now
+            close()
+
+
+def _timeline(model, reader, path, method: str, labels: Sequence[str], *, window: float, stride: float, top_k: int,
+              num_frames: int, device: str, descriptions: dict[str, str] | None, batch_size: int) -> dict[str, Any]:
+    from core.data.decoding import DecodeError
+    from core.data.sampling import segment_center
+    from core.data.transforms import EvalTransform
+    from core.eval.sources import input_size_of
+
     total = len(reader)
-    fps = float(reader.get_avg_fps()) or 25.0
+    fps = float(reader.fps) or 25.0
     if total <= 0:
         raise DecodeError(f"{path}: no decodable frames")
     duration = total / fps
@@ -92,7 +110,7 @@ def video_timeline(loaded, path: str | os.PathLike, labels: Sequence[str], *, wi
         first = min(int(round(start * fps)), total - 1)
         last = max(first + 1, min(int(round(end * fps)), total))
         index = first + segment_center(last - first, num_frames)
-        frames_u8 = torch.from_numpy(reader.get_batch(np.clip(index, 0, total - 1).tolist()).asnumpy())
+        frames_u8 = torch.from_numpy(np.ascontiguousarray(reader.get_batch(np.clip(index, 0, total - 1).tolist())))
         batch.append(transform(frames_u8)[0])  # (T, 3, S, S)
         windows.append({"start": round(start, 3), "end": round(end, 3)})
         if len(batch) == batch_size:
@@ -106,7 +124,7 @@ def video_timeline(loaded, path: str | os.PathLike, labels: Sequence[str], *, wi
         top = torch.topk(row, k)
         item["top"] = [{"label": labels[i], "prob": round(float(p), 6)} for p, i in
                        zip(top.values.tolist(), top.indices.tolist())]
-    return {"video": str(path), "method": loaded.method, "fps": round(fps, 3), "duration": round(duration, 3),
+    return {"video": str(path), "method": method, "fps": round(fps, 3), "duration": round(duration, 3),
             "window": window, "stride": stride, "frames": num_frames, "labels": list(labels), "windows": windows,
             "segments": _segments(windows), "probs": [[round(float(p), 6) for p in row] for row in probs]}
 

@@ -45,6 +45,7 @@ from core.cli import ArgumentParser, UserError, call_cli, check_device, check_ra
 from core.clip import list_presets
 from core.eval.settings import resolve_num_frames
 from core.precision import DTYPES, dtype_name
+from core.text_cache import TextFeatureCache
 from evaluation.sources import add_model_arguments, find_clip, input_size_of, load_model, parse_options
 
 __all__ = ["Profile", "count_flops", "gflops_per_view", "main", "measure_throughput", "peak_memory",
@@ -109,12 +110,11 @@ def _class_texts(count: int) -> list[str]:
 
 
 def _clear_text_caches(model: nn.Module) -> None:
-    # Methods that cache class-text features (FrameAverageCLIP._text_cache, ...) must recompute them when
-    # FLOPs are counted, otherwise the text tower is silently missing from the count.
+    # Class-text features cached between calls (core.text_cache.TextFeatureCache, one per model) must be
+    # recomputed when FLOPs are counted, otherwise the text tower is silently missing from the count.
     for module in model.modules():
-        for name in list(vars(module)):
-            if "text_cache" in name or "cached_text" in name:
-                setattr(module, name, None)
+        if isinstance(module, TextFeatureCache):
+            module.clear()
 
 
 def gflops_per_view(model: nn.Module, *, num_frames: int, input_size: int | None = None,

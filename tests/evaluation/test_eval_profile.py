@@ -35,3 +35,14 @@ def test_profile_prints_the_four_figures_for_every_installed_method(capsys):
         assert printed.count(key) == len(profiles)
     clip = next(p for p in profiles if p.method == "clip")
     assert clip.params_trainable == 0
+
+
+def test_flop_count_includes_the_text_tower_of_a_model_with_warm_text_caches():
+    """Cached class-text features (core.text_cache) are dropped before counting, so the text tower is counted."""
+    model = build_untrained("clip", clip="test", num_frames=4).eval()
+    video = torch.zeros(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        model.classify(video, ["action number 0"])  # fills the cache with the texts the count uses
+        flops = gflops_per_view(model, num_frames=4, input_size=32)
+    assert flops["text_gflops_per_class"] > 0
+    assert flops["classify_gflops_1class"] == pytest.approx(flops["gflops"] + flops["text_gflops_per_class"], rel=1e-6)

@@ -150,3 +150,27 @@ def test_demo_videos_are_the_synthetic_classes_and_one_untrimmed_video(tmp_path)
 
 def test_load_predictor_takes_the_checkpoint_alone(tiny_run):
     assert load_predictor(str(tiny_run)).method == "vifi"
+
+
+def test_timeline_reads_through_the_chosen_decoder(tiny_run, long_video, tmp_path, monkeypatch):
+    """--decoder reaches the long-video timeline: pyav gives decord's timeline (frames agree up to colour rounding)."""
+    import core.data.decoders as decoders
+
+    opened = []
+    open_video = decoders.open_video
+    monkeypatch.setattr(decoders, "open_video", lambda source, decoder: opened.append(decoder) or
+                        open_video(source, decoder))
+    timelines = {}
+    for decoder in ("decord", "pyav"):
+        out = tmp_path / f"{decoder}.json"
+        assert main([str(long_video), "--checkpoint", str(tiny_run), "--timeline", str(out), "--window", "1.5",
+                     "--stride", "1", "--decoder", decoder]) == 0
+        timelines[decoder] = json.loads(out.read_text())
+    assert opened == ["decord", "pyav"]
+    decord_tl, pyav_tl = timelines["decord"], timelines["pyav"]
+    for key in ("fps", "duration", "frames", "labels", "segments"):
+        assert pyav_tl[key] == decord_tl[key], key
+    assert [w["start"] for w in pyav_tl["windows"]] == [w["start"] for w in decord_tl["windows"]]
+    assert [[t["label"] for t in w["top"]] for w in pyav_tl["windows"]] == \
+        [[t["label"] for t in w["top"]] for w in decord_tl["windows"]]
+    np.testing.assert_allclose(pyav_tl["probs"], decord_tl["probs"], atol=2e-3)

@@ -99,7 +99,7 @@ def test_eval_keeps_running_batchnorm_statistics_and_text_cache_follows_labels()
         assert torch.equal(model.state_dict()[key], value), key
     # a new label set is encoded, not served from the old cache
     torch.testing.assert_close(other, first.flip(-1), atol=1e-6, rtol=0)
-    model._text_cache = None
+    model.text_cache.clear()
     with torch.no_grad():
         torch.testing.assert_close(model.classify(video, NAMES[::-1]), other, atol=0, rtol=0)
 

@@ -135,7 +135,7 @@ def test_eval_text_cache_follows_weight_updates():
     texts = ["a person jumps over a rope", "someone plays a guitar"]
     with torch.no_grad():
         first = model.classify(video, texts)
-        assert model._text_cache is not None
+        assert model.text_cache._entry is not None
         model.text_adapters[0].D_fc2.bias.add_(0.5)     # in place, as an optimizer step
         second = model.classify(video, texts)
         # DeepSpeed rewrites weights through .data (no version bump); a train/eval round trip drops the cache.

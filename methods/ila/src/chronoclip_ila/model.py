@@ -9,7 +9,8 @@ clean eval forward:
 * the train-time mask jitter follows ``module.training`` (the official code uses a separate default-True flag);
 * evaluation keeps BatchNorm on running statistics (the official ``cache_text`` switches the model back to
   ``train()`` on every call, so its validation ran the ILA BatchNorms on batch statistics);
-* the cached class-text features are keyed by the class list (the official cache never invalidates);
+* the cached class-text features are keyed by the class list and the text weights (``core.text_cache``; the
+  official cache never invalidates);
 * the prompt generator and ``prompts_visual_*``, which the official optimizer never updates, are frozen
   (``requires_grad=False``) instead of silently untrained.
 """
@@ -32,6 +33,7 @@ from core.clip import IMAGENET_MEAN, IMAGENET_STD, tokenize
 from core.clip import layers as L
 from core.method import VideoModel
 from core.objectives import classification_loss
+from core.text_cache import TextFeatureCache, clip_text_parameters
 
 __all__ = ["ILAModel", "ILASSv2Model", "jitter_delta_at"]
 
@@ -157,7 +159,7 @@ class ILAModel(VideoModel):
         self.prompts_visual_proj.requires_grad_(False)
         self.optim = options.optim
         self.jitter_delta = JITTER_DELTA
-        self._text_cache: tuple[tuple[Any, ...], Tensor] | None = None
+        self.text_cache = TextFeatureCache()
 
     # -- schedule hook ------------------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:
@@ -188,16 +190,12 @@ class ILAModel(VideoModel):
         return self.forward_features(video)["video"]
 
     def encode_class_texts(self, class_texts: Sequence[str]) -> Tensor:
-        """(K, E) frozen text features of the bare class texts, cached per (texts, device, dtype)."""
-        weight = self.clip.token_embedding.weight
-        key = (tuple(class_texts), weight.device, weight.dtype)
-        if self._text_cache is not None and self._text_cache[0] == key:
-            return self._text_cache[1]
-        tokens = _tokenize_strict(class_texts, self.clip.context_length).to(weight.device)
-        with torch.no_grad():
-            features = L.encode_text(self.clip, tokens)
-        self._text_cache = (key, features)
-        return features
+        """(K, E) frozen text features of the bare class texts (encoded under no_grad, as the official model),
+        cached by :class:`core.text_cache.TextFeatureCache`."""
+        def compute() -> Tensor:
+            tokens = _tokenize_strict(class_texts, self.clip.context_length)
+            return L.encode_text(self.clip, tokens.to(self.clip.token_embedding.weight.device))
+        return self.text_cache.get(class_texts, compute, clip_text_parameters(self.clip), frozen=True)
 
     def logits(self, features: Mapping[str, Tensor], class_texts: Sequence[str]) -> Tensor:
         """(B, K) logits from :meth:`forward_features` output."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from open_clip.model import CLIP
 from torch import Tensor, nn
 
@@ -28,6 +27,7 @@ from core.clip import layers as L
 from core.clip import tokenize
 from core.method import VideoModel
 from core.objectives import classification_loss, cosine_logits, symmetric_infonce
+from core.text_cache import TextFeatureCache, clip_text_parameters
 
 __all__ = ["STANModel", "TASKS"]
 
@@ -53,7 +53,7 @@ class STANModel(VideoModel):
         self.text_length = options.text_length
         self.task = options.task
         self.branch_lr_mult = float(options.branch_lr_mult)
-        self._text_cache: tuple[tuple[Any, ...], Tensor] | None = None
+        self.text_cache = TextFeatureCache()
         # Recognition: the official model encodes the class names once under no_grad, so the text tower never
         # trains. CLIP's learned logit_scale is never used (the scale is the fixed 1 / tau).
         self.clip.requires_grad_(True)
@@ -111,25 +111,11 @@ class STANModel(VideoModel):
 
     def class_embeddings(self, class_texts: Sequence[str]) -> Tensor:
         """Class-name text features: cached and gradient-free in recognition, as the official model."""
-        key = tuple(class_texts)
-        trainable = self.task == "retrieval" and torch.is_grad_enabled()
-        if trainable:
-            return self.encode_text(class_texts)
-        weight = self.clip.token_embedding.weight
-        # The cache keys on what changes the features: the class list, the text tower's device and dtype, and
-        # the weights' version counter (a load_state_dict or optimiser step bumps it). Not on the grad mode:
-        # the features are computed outside inference_mode, so a cache filled under inference_mode serves a
-        # later no_grad evaluation and a training backward alike, with no re-encoding.
-        key = (tuple(class_texts), weight.device, weight.dtype, weight._version)
-        if self._text_cache is None or self._text_cache[0] != key:
-            with torch.inference_mode(False), torch.no_grad():
-                self._text_cache = (key, self.encode_text(class_texts))
-        return self._text_cache[1]
-
-    def train(self, mode: bool = True) -> STANModel:
-        # Weights may change between a training and an eval phase (retrieval trains the text tower).
-        self._text_cache = None if self.task == "retrieval" else self._text_cache
-        return super().train(mode)
+        # core.text_cache's rule: keyed on the class list and the text side's device, dtype and versions; a
+        # cache filled under inference_mode serves a later no_grad evaluation and a training backward alike.
+        # Retrieval trains the text tower: with gradients on, the features are encoded every call.
+        return self.text_cache.get(class_texts, lambda: self.encode_text(class_texts),
+                                   clip_text_parameters(self.clip), frozen=self.task != "retrieval")
 
     # -- the VideoModel surface -----------------------------------------------------------------------
     def classify(self, video: Tensor, class_texts: Sequence[str]) -> Tensor:

@@ -41,6 +41,7 @@ from chronoclip_t2l.options import TEXT_MODES, T2LOptions
 from core.clip import CLIP, tokenize, trim_padding
 from core.clip import layers as L
 from core.method import VideoModel
+from core.text_cache import TextFeatureCache, clip_text_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class T2LModel(VideoModel):
             self.temporal_tokens = nn.Parameter(torch.empty(vision_layers, num_frames, width).uniform_(-bound, bound))
         self.visual_adapters = nn.ModuleList(Adapter(width) for _ in range(vision_layers))
         self.text_adapters = nn.ModuleList(Adapter(text_width) for _ in clip.transformer.resblocks)
-        self._text_cache: tuple[Any, Tensor] | None = None
+        self.text_cache = TextFeatureCache()
         self._warned_no_descriptions = False
 
     # -- vision ------------------------------------------------------------------------------------
@@ -188,25 +189,12 @@ class T2LModel(VideoModel):
         a row's EOT cannot change its embedding, so the padding is skipped."""
         return trim_padding(tokenize(list(texts), self.clip.context_length)).to(self.clip.token_embedding.weight.device)
 
-    def train(self, mode: bool = True) -> T2LModel:
-        # Optimizers that rewrite weights through ``.data`` (DeepSpeed's flat buffers) leave parameter versions
-        # unchanged, so cached text features are dropped whenever training resumes.
-        self._text_cache = None
-        return super().train(mode)
-
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        """(C, E) embeddings of ``texts``; in eval mode without gradients they are reused while the texts and the
-        text adapters are unchanged (cleared by ``train()``/``training_forward``; keyed on parameter versions)."""
-        cacheable = not (self.training or torch.is_grad_enabled())
-        # Parameter versions change on every in-place update (optimizer step, load_state_dict); a cast or move
-        # (.to(bf16) after an fp32 evaluation) keeps them, so device and dtype are part of the key.
-        weight = self.clip.token_embedding.weight
-        key = (tuple(texts), tuple(p._version for p in self.text_adapters.parameters()), weight.device, weight.dtype)
-        if cacheable and self._text_cache is not None and self._text_cache[0] == key:
-            return self._text_cache[1]
-        features = self.encode_tokens(self._tokens(texts))
-        self._text_cache = (key, features) if cacheable else None
-        return features
+        """(C, E) embeddings of ``texts``; reused while the texts, the text side (CLIP's text tower and the
+        text adapters) and its device/dtype are unchanged, never while they need gradients
+        (:class:`core.text_cache.TextFeatureCache`; cleared by ``train()``/``eval()``)."""
+        params = [*clip_text_parameters(self.clip), *self.text_adapters.parameters()]
+        return self.text_cache.get(texts, lambda: self.encode_tokens(self._tokens(texts)), params)
 
     def class_texts(self, names: Sequence[str], descriptions: Mapping[str, str] | None = None) -> list[str]:
         """One text per class: its LLM description with newlines deleted (templates mode: the cleaned name).
@@ -269,7 +257,7 @@ class T2LModel(VideoModel):
         if batch.get("target") is not None:
             raise ValueError("T2L's in-batch KL loss is defined by hard labels; set data.mixup: null and "
                              "data.label_smoothing: 0 in the recipe")
-        self._text_cache = None
+        self.text_cache.clear()
         labels = batch["label"]
         frames = self.encode_frames(batch["video"])
         video = frames.mean(dim=1)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from core.clip import layers as L
 from core.clip import tokenize, trim_padding
+from core.text_cache import TextFeatureCache
 
 __all__ = ["PromptLearner", "make_vp_block", "normalize_class_name", "vp_text_features"]
 
@@ -63,7 +64,7 @@ class PromptLearner(nn.Module):
         nn.init.normal_(extra, std=0.02)
         self.ctx = nn.Parameter(torch.cat([vectors, extra], dim=0))
         self.prefix = " ".join(words + ["X"] * (n_ctx - len(words)))
-        self._cache: tuple[tuple, Tensor, Tensor] | None = None
+        self.cache = TextFeatureCache()
 
     @property
     def n_ctx(self) -> int:
@@ -76,10 +77,11 @@ class PromptLearner(nn.Module):
         the padding positions cannot change any output. The embeddings are rounded through fp16 as the
         official prompt learner's buffers are (it is built while CLIP is in fp16). Cached per class list.
         """
+        return self.cache.get(class_texts, lambda: self._tokens_and_embeddings(clip, class_texts),
+                              list(clip.token_embedding.parameters()), frozen=True)
+
+    def _tokens_and_embeddings(self, clip: CLIP, class_texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         weight = clip.token_embedding.weight
-        key = (tuple(class_texts), weight.dtype, weight.device)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1], self._cache[2]
         prompts = [f"{self.prefix} {text}." for text in class_texts]
         # one spare position: a prompt that does not fit is truncated onto it and so detected
         tokens = tokenize(prompts, self.context_length + 1)
@@ -92,7 +94,6 @@ class PromptLearner(nn.Module):
         tokens = trim_padding(tokens).to(weight.device)
         with torch.no_grad():
             embeddings = _fp16_rounded(clip.token_embedding(tokens)).to(weight.dtype)
-        self._cache = (key, tokens, embeddings)
         return tokens, embeddings
 
     def forward(self, embeddings: Tensor) -> Tensor:
