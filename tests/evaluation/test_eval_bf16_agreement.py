@@ -5,10 +5,11 @@ cached under ``$CHRONOCLIP_CACHE``, shared with the embedded default run).
 
 What top-1 means here: frozen CLIP averages frames, so it cannot tell a class from its motion variants ("red
 circle moving left / right / up / down / growing / shrinking" share one appearance). Between those its fp32
-logits are near-ties (top-2 margin: median 0.07, 10 % below 0.01, on logits of scale 100), smaller than bf16's
-rounding (max |diff| 0.15), so the exact class is a coin flip in either precision: 135 / 168 clips (80 %) agree
-on it. The decision the model can make, the appearance (colour + shape) of its top-1 class, is what must
-agree: 167 / 168 (99.4 %) measured.
+logits are near-ties, some closer than bf16's rounding, so there the class is a coin flip in either precision.
+Measured on the current tiny CLIP (val_base 112 + val_novel 56 clips, 1 thread): exact top-1 agreement
+163 / 168 (97.0 %); on the 156 clips (93 %) whose fp32 top-1 leads the runner-up by more than 0.1 logit,
+156 / 156 (100 %). The test asks for >= 99 % on the decided clips, >= 95 % overall, and that the decided
+clips are most of the set.
 """
 
 from __future__ import annotations
@@ -22,15 +23,10 @@ from core.data.loader import make_video_loader
 from core.data.synthetic import synthetic_dataset
 from core.training.backbone import build_backbone
 
-# Measured (val_base 112 + val_novel 56 clips): max |logit(bf16) - logit(fp32)| = 0.152, median per clip 0.080,
-# on logits = 100 x cosine; agreement of the top-1 appearance 167/168.
+# Measured (val_base 112 + val_novel 56 clips): max |logit(bf16) - logit(fp32)| = 0.170 on logits = 100 x cosine.
 LOGIT_ATOL = 0.3
-MIN_AGREEMENT = 0.99
-
-
-def _appearance(class_name: str) -> str:
-    """``"red circle moving left"`` -> ``"red circle"``: what a frame-average model can see."""
-    return " ".join(class_name.split()[:2])
+DECIDED_MARGIN = 0.1  # fp32 top-1 minus runner-up, in logits: a decision, not a near-tie
+MIN_AGREEMENT_DECIDED, MIN_AGREEMENT_ALL, MIN_DECIDED_SHARE = 0.99, 0.95, 0.8
 
 
 @pytest.mark.slow
@@ -43,7 +39,7 @@ def test_bf16_top1_agrees_with_fp32_on_the_embedded_validation_sets(method):
     model16 = core.load_method(method).build(build_clip("tiny"), num_frames=frames)
     model16.load_state_dict(model32.state_dict())
     model16 = model16.to(torch.bfloat16).eval()
-    agree = total = 0
+    agree = total = decided = agree_decided = 0
     worst = 0.0
     for name, split in data.splits.items():
         if name == "train":
@@ -56,12 +52,18 @@ def test_bf16_top1_agrees_with_fp32_on_the_embedded_validation_sets(method):
                 video = batch["video"]
                 fp32 = model32.classify(video, texts)
                 bf16 = model16.classify(video.bfloat16(), texts).float()
-                names = split.class_names
-                agree += sum(_appearance(names[i]) == _appearance(names[j])
-                             for i, j in zip(fp32.argmax(-1).tolist(), bf16.argmax(-1).tolist(), strict=True))
+                same = fp32.argmax(-1) == bf16.argmax(-1)
+                top2 = fp32.topk(2, dim=-1).values
+                clear = (top2[:, 0] - top2[:, 1]) > DECIDED_MARGIN
+                agree += int(same.sum())
+                decided += int(clear.sum())
+                agree_decided += int((same & clear).sum())
                 total += video.shape[0]
                 worst = max(worst, float((fp32 - bf16).abs().max()))
     assert total >= 100
-    assert agree / total >= MIN_AGREEMENT, f"top-1 (appearance) agreement {agree}/{total}"
+    assert decided >= MIN_DECIDED_SHARE * total, f"only {decided}/{total} clips have a clear fp32 top-1"
+    assert agree_decided >= MIN_AGREEMENT_DECIDED * decided, f"top-1 agreement on decided clips {agree_decided}/{decided}"
+    assert agree >= MIN_AGREEMENT_ALL * total, f"top-1 agreement {agree}/{total}"
     assert worst <= LOGIT_ATOL, f"max |logit diff| {worst:.3f}"
-    print(f"{method}: top-1 appearance agreement {agree}/{total}, max |logit diff| {worst:.3f}")
+    print(f"{method}: top-1 agreement {agree}/{total} (decided clips {agree_decided}/{decided}), "
+          f"max |logit diff| {worst:.3f}")
