@@ -50,6 +50,7 @@ from core.data.loader import make_video_loader
 from core.data.sampling import sample_views
 from core.data.shard_writer import ShardOptions, folder_entries, write_shards
 from core.data.synthetic import synthetic_dataset
+from core.data.transforms import compile_color_jitter
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -128,6 +129,7 @@ def pipeline(shards: Path, clips: int, sampling: str, decoder: str) -> float:
 def measure(shard_sets: dict[str, Path], clips: int, repeats: int, backends: list[str]) -> list[dict]:
     """Median clips/s of every (shards, access, backend, raw|pipeline), rounds alternating over all of them."""
     samples = {label: load_samples(path) for label, path in shard_sets.items()}
+    compile_color_jitter()  # a one-off per process (numba import + cached kernel), as the loader does before forking
     times: dict[tuple, list[float]] = {}
     for _ in range(repeats):
         for label, path in shard_sets.items():
