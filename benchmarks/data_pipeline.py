@@ -24,7 +24,11 @@ drift in machine load hits all alike. Time is the process's CPU time (``time.pro
 one decoder thread per reader): one loader worker is one process, so clips per CPU-second is its
 throughput on a core of its own, and other jobs sharing the machine do not distort the ratios. Ratios are
 against decord measured in the same run (``vs decord``) and against the same backend's raw decoding
-(``pipeline/raw``). Last, the time to generate the default embedded synthetic dataset (``--no-synthetic``
+(``pipeline/raw``). The colour-jitter kernel is compiled (numba; loaded from its cache) once before timing,
+as the loader does before forking its workers. ``pipeline/raw`` of the random (``segment``, the training
+default) rows is the issue-15 target (>= 0.9); the pipeline also reads the tar, fills the shuffle buffer
+(the first ``--clips`` samples: a start-up cost that a long epoch amortises) and runs the decode under the
+watchdog thread. Last, the time to generate the default embedded synthetic dataset (``--no-synthetic``
 skips it; its budget is ~30 s on 2 cores). Runtime: a few minutes on 2 free cores.
 """
 
