@@ -151,16 +151,23 @@ def _check_clip(video: torch.Tensor) -> None:
         raise ValueError(f"expected a uint8 clip (T, H, W, 3), got {tuple(video.shape)} {video.dtype}")
 
 
-def _crop_resize(video: torch.Tensor, box: Box, size: int) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (T, 3, size, size) in [0, 1]: crop ``box``, one antialiased bilinear resize.
+def _crop_resize(video: torch.Tensor, box: Box, size: int, flip: bool = False) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, size, size) in [0, 1]: crop ``box``, one antialiased bilinear resize,
+    then a horizontal flip when ``flip`` (on the resized uint8 pixels: a quarter of the bytes of the float clip,
+    and the same values as flipping the float result).
 
     The resize runs on uint8 (as the references resize uint8 images), which is also ~9x faster than in float.
+    The uint8 -> float conversion writes the contiguous (T, 3, S, S) layout in the same pass: converting the
+    channels-last tensor first and calling ``.contiguous()`` after costs ~13x more (7 ms for 8 frames of 224 px
+    on one core, 3x the resize itself).
     """
     x, y, w, h = box
     clip = video[:, y:y + h, x:x + w].permute(0, 3, 1, 2)  # a channels-last view: no copy
     if (h, w) != (size, size):
         clip = F.interpolate(clip, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return clip.float().div_(255.0).contiguous()
+    if flip:
+        clip = clip.flip(-1)
+    return clip.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
 
 
 _GRAY = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale weights
@@ -358,9 +365,9 @@ class TrainTransform:
 
     def __call__(self, video: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         _check_clip(video)
-        clip = _crop_resize(video, self.crop_box(video.shape[1], video.shape[2], rng), self.input_size)
-        if rng.random() < self.flip:
-            clip = clip.flip(-1)
+        box = self.crop_box(video.shape[1], video.shape[2], rng)
+        flip = rng.random() < self.flip  # drawn after the box, as before: the same random stream
+        clip = _crop_resize(video, box, self.input_size, flip=flip)
         if rng.random() < self.color_jitter:
             clip = _color_jitter(clip, rng, self.jitter_strength)
         if rng.random() < self.grayscale:

@@ -74,6 +74,22 @@ def test_train_transform_exact_pixels():
     torch.testing.assert_close(gray, luma.expand(-1, 3, -1, -1), atol=2e-3, rtol=0)
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_crop_resize_matches_float_first_path(flip):
+    # the fast path (flip the resized uint8, convert straight to the contiguous float layout) gives exactly the
+    # values of the plain order: resize, convert to float in [0, 1], then flip the float clip
+    video = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (3, 40, 52, 3), dtype=np.uint8))
+    box = (5, 3, 37, 33)
+    out = tf._crop_resize(video, box, 24, flip=flip)
+    crop = video[:, 3:36, 5:42].permute(0, 3, 1, 2)
+    resized = torch.nn.functional.interpolate(crop, size=(24, 24), mode="bilinear", align_corners=False,
+                                              antialias=True)
+    expected = resized.float().div(255.0).contiguous()
+    expected = expected.flip(-1) if flip else expected
+    assert out.is_contiguous() and out.shape == (3, 3, 24, 24)
+    assert torch.equal(out, expected)
+
+
 def test_train_transform_jitter_per_frame_and_seeded():
     video = _coordinate_clip(frames=4)
     transform = tf.TrainTransform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), color_jitter=1.0, grayscale=0.0)
