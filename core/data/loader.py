@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,11 @@ from core.data.shards import read_manifest
 from core.data.transforms import EvalTransform, TrainTransform, compile_color_jitter
 
 __all__ = ["VideoLoader", "make_video_loader"]
+
+# The worker count decides how samples are split between loader slots, and so the data order: it is a recipe
+# setting, never lowered to the machine's core count (quick-start numbers reproduce across machines). Torch's
+# advice to lower it is noise here; each worker decodes with one thread.
+warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data.encoding import encode_video
-from core.data.synthetic import SyntheticRecipe, synthetic_dataset
+from core.data.synthetic import MOTIONS, SyntheticRecipe, synthetic_dataset
 
 
 def bar_clip(num_frames: int, size: int = 128, step: int = 4) -> np.ndarray:
@@ -37,8 +37,9 @@ def bar_video() -> bytes:
 
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory):
-    """A reduced synthetic dataset (2 colours x 2 shapes x 10 motions, circles do not rotate: 36 classes)."""
-    recipe = SyntheticRecipe(colors=("red", "blue"), shapes=("circle", "square"), train_per_class=2,
+    """A reduced synthetic dataset (2 colours x 2 shapes x all 10 motions, rotation included; circles do not
+    rotate: 36 classes)."""
+    recipe = SyntheticRecipe(colors=("red", "blue"), shapes=("circle", "square"), motions=tuple(MOTIONS), train_per_class=2,
                              val_per_class=1, samples_per_shard=8)
     return synthetic_dataset(tmp_path_factory.mktemp("cache"), recipe)
 

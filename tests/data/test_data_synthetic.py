@@ -72,7 +72,7 @@ def test_cache_is_reused_and_keyed_by_recipe(small_synthetic, tmp_path, monkeypa
     monkeypatch.setenv("CHRONOCLIP_CACHE", str(tmp_path))
     assert synthetic.cache_root() == tmp_path
     built = synthetic.synthetic_dataset(recipe=other)
-    assert built.root.parent == tmp_path / "synthetic" and len(built.class_names) == 10
+    assert built.root.parent == tmp_path / "synthetic" and len(built.class_names) == 8  # default: no rotation
     with pytest.raises(ValueError, match="unknown synthetic attributes"):
         SyntheticRecipe(colors=("mauve",))
 
