@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from official_code import OFFICIAL, OfficialCodeError, build_official  # benchmarks/official_code.py
+from official_code import OFFICIAL, OfficialCodeError, build_official, check_checkout  # benchmarks/official_code.py
 from torch import nn
 
 import core
@@ -282,7 +282,10 @@ def _official_repos(parser: argparse.ArgumentParser, specs: list[str], methods: 
             parser.error(f"--official-repo {spec!r}: {method} is not in this run's --method; add it")
         if method in repos:
             parser.error(f"--official-repo names {method} twice")
-        repos[method] = Path(path).expanduser()
+        try:
+            repos[method] = check_checkout(method, Path(path).expanduser())
+        except OfficialCodeError as error:
+            parser.error(str(error))
     return repos
 
 

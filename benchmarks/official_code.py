@@ -52,7 +52,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CHECKOUTS", "OFFICIAL", "OfficialCodeError", "OfficialForward", "build_official"]
+__all__ = ["CHECKOUTS", "OFFICIAL", "OfficialCodeError", "OfficialForward", "build_official", "check_checkout"]
 
 OfficialForward = Callable[[Tensor], Tensor]
 
@@ -71,7 +71,8 @@ class OfficialCodeError(RuntimeError):
     """The authors' code cannot be found, imported or built from our weights; the message says why."""
 
 
-def _check_checkout(method: str, repo: Path) -> Path:
+def check_checkout(method: str, repo: Path) -> Path:
+    """``repo`` resolved, or an error naming the checkout expected for ``method``."""
     url, marker = CHECKOUTS[method]
     if not (repo / marker).is_file():
         raise OfficialCodeError(f"--official-repo {method}={repo}: no {marker} there; point it at a checkout of {url}")
@@ -88,6 +89,23 @@ def _module(name: str, **attrs: object) -> types.ModuleType:
 
 def _missing(*names: str) -> set[str]:
     return {name for name in names if importlib.util.find_spec(name) is None}
+
+
+def _image_stubs() -> dict[str, types.ModuleType]:
+    """Stand-ins, for each one not installed, for what the authors' ``clip`` packages import for image
+    preprocessing that this path never calls (torchvision transforms, PIL), and T2L's cv2 (an attention-map
+    plot). No ``InterpolationMode``: TC-CLIP's clip.py then falls back to PIL's constant, as on old torchvision."""
+    stubs: dict[str, types.ModuleType] = {}
+    if _missing("torchvision"):
+        transforms = _module("torchvision.transforms", **dict.fromkeys(
+            ("Compose", "Resize", "CenterCrop", "ToTensor", "Normalize"), object))
+        stubs |= {"torchvision": _module("torchvision", transforms=transforms), "torchvision.transforms": transforms}
+    if _missing("PIL"):
+        image = _module("PIL.Image", BICUBIC=3)
+        stubs |= {"PIL": _module("PIL", Image=image), "PIL.Image": image}
+    if _missing("cv2"):
+        stubs["cv2"] = _module("cv2")
+    return stubs
 
 
 def _top_level_names(folder: Path) -> set[str]:
@@ -166,13 +184,8 @@ def official_ila(repo: Path, ours: nn.Module, frames: int, texts: Sequence[str],
     """The authors' ILA (K400 branch) through ``models.xclip.build_model`` with ``ours``'s weights."""
     from chronoclip_ila.convert import to_official_state_dict
 
-    repo = _check_checkout("ila", repo)
-    # their clip package imports torchvision's image transforms, unused on this path
-    stubs = {"torchvision": _module("torchvision", transforms=_module(
-        "torchvision.transforms", **dict.fromkeys(("Compose", "Resize", "CenterCrop", "ToTensor", "Normalize",
-                                                    "InterpolationMode"), object)))} if _missing("torchvision") else {}
-    if stubs:
-        stubs["torchvision.transforms"] = stubs["torchvision"].transforms
+    repo = check_checkout("ila", repo)
+    stubs = _image_stubs()
     with _authors_code(repo, stubs, deps):
         from clip import tokenize
         from models.xclip import build_model
@@ -197,8 +210,8 @@ def official_t2l(repo: Path, ours: nn.Module, frames: int, texts: Sequence[str],
     """The authors' T2L ``CLIP`` through ``clip.model.build_model``; logits as ``test.validate`` computes them."""
     from chronoclip_t2l.convert import to_official_state_dict
 
-    repo = _check_checkout("t2l", repo)
-    stubs = {name: _module(name) for name in _missing("cv2")}  # clip/model.py: an attention-map plot, never called
+    repo = check_checkout("t2l", repo)
+    stubs = _image_stubs()
     # The released configs: prompt {use, DEEP, INITIATION: random, DROPOUT: 0.1}, no T_Adapter.
     config = _Attributes(prompt=_Attributes(use=ours.temporal_tokens is not None, DEEP=True, INITIATION="random",
                                             DROPOUT=0.1, num_of_token=None), T_Adapter=False)
@@ -232,9 +245,9 @@ def official_tcclip(repo: Path, ours: nn.Module, frames: int, texts: Sequence[st
     import yaml
     from chronoclip_tcclip.convert import to_official_state_dict
 
-    repo = _check_checkout("tcclip", repo)
+    repo = check_checkout("tcclip", repo)
     # utils/print_utils.py imports omegaconf for its config printing
-    stubs = {name: _module(name, OmegaConf=object) for name in _missing("omegaconf")}
+    stubs = _image_stubs() | {name: _module(name, OmegaConf=object) for name in _missing("omegaconf")}
     config = _Attributes(yaml.safe_load((repo / "configs/trainer/tc_clip.yaml").read_text()))
     options = asdict(ours.options)
     config.update({k: v for k, v in options.items() if k in config and k != "context_length" and v is not None})
@@ -354,7 +367,7 @@ def official_stan(repo: Path, ours: nn.Module, frames: int, texts: Sequence[str]
     ``CLIPTextPretrained``, built by their registry code from a local Hugging Face CLIP folder."""
     from chronoclip_stan.convert import to_official_state_dict
 
-    repo = _check_checkout("stan", repo)
+    repo = check_checkout("stan", repo)
     code = repo / "mmaction"
     state = _fp32_state(ours, to_official_state_dict)
     with tempfile.TemporaryDirectory() as folder, _authors_code(repo, _stan_stubs(), deps, cwd=True):
