@@ -120,7 +120,7 @@ def _under(module: types.ModuleType, roots: Sequence[Path]) -> bool:
 
 
 @contextlib.contextmanager
-def _authors_code(repo: Path, stubs: Mapping[str, types.ModuleType] = {}, deps: Path | None = None,
+def _authors_code(repo: Path, stubs: Mapping[str, types.ModuleType], deps: Path | None = None,
                   cwd: bool = False) -> Iterator[None]:
     """Import from ``repo`` (and ``deps`` first) with ``stubs`` in ``sys.modules``; undo all of it afterwards.
 
@@ -175,7 +175,11 @@ def _fp32_state(ours: nn.Module, to_official: Callable[[Mapping[str, Tensor]], d
 class _Attributes(dict):
     """A config read by attribute and by ``get`` (what the authors' DotMap / OmegaConf configs offer)."""
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 # -- ILA ------------------------------------------------------------------------------------------------------
