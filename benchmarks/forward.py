@@ -2,7 +2,7 @@
 
     python benchmarks/forward.py [--method all] [--repeats 5] [--frames 8] [--size 224] [--classes 4]
                                  [--threads 1] [--compile] [--tcclip-attention official|sdpa]
-                                 [--official-repo PATH --method ila]
+                                 [--official-repo METHOD=PATH ...] [--official-deps DIR]
 
 For every method (clip, vifi, t2l, tcclip, ila, stan) at ViT-B/16 (random weights: the cost does not depend on
 them, nothing is downloaded), batch 1, ``--frames`` x ``--size`` px, ``--classes`` class texts, this prints:
@@ -20,10 +20,16 @@ min-max of the per-repeat bf16/fp32 ratio. Times are the process's CPU seconds (
 which a machine shared with other processes disturbs much less than wall time; at one thread they equal the
 wall time of an idle machine. The wall-time ratio is printed too.
 
-``--official-repo PATH`` (ILA only): PATH is a checkout of github.com/Francis-Rings/ILA (master). The
-authors' ``models.xclip.build_model`` builds their model from our model's weights (``to_official_state_dict``),
-the logits of both are compared in fp32, and the authors' fp32 forward is timed in the same interleaved loop
-(an extra ``ila-official`` row; the summary gives ours bf16 / theirs fp32). The other methods have no hook yet.
+``--official-repo METHOD=PATH`` (repeatable; METHOD one of ila, t2l, tcclip, stan, each also in ``--method``):
+PATH is a checkout of the authors' repository (github.com/Francis-Rings/ILA branch master, Shahzadnit/T2L,
+naver-ai/tc-clip, farewellthree/STAN). ``benchmarks/official_code.py`` imports their model-building code from
+it and builds their model from our fp32 model's weights (the method package's ``to_official_state_dict``);
+the logits of both are compared in fp32 (max |logit diff|, and that over the largest |logit|: the run stops
+if it exceeds 1e-2, since the timing would then compare different models), and the authors' fp32 forward is
+timed in the same interleaved loop (an extra line under the method's row: theirs clips/s, ours fp32 / theirs,
+ours bf16 / theirs and, with ``--compile``, ours compiled bf16 / theirs; a summary table closes the run).
+STAN's code needs the pinned ``transformers==4.35.0`` and a ``huggingface_hub`` < 1.0 (open_clip's is newer):
+install them into a folder of their own and pass ``--official-deps DIR`` (command in ``official_code.py``).
 
 Runtime at one thread: about 1-2 minutes per method and 5 repeats on an idle core, plus compile time.
 """
@@ -31,17 +37,14 @@ Runtime at one thread: about 1-2 minutes per method and 5 repeats on an idle cor
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import statistics
-import sys
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from official_code import OFFICIAL, OfficialCodeError, build_official, check_checkout  # benchmarks/official_code.py
 from torch import nn
 
 import core
@@ -105,42 +108,6 @@ class Variant:
         return 1.0 / statistics.median(self.cpu)
 
 
-# -- the authors' code (ILA) ---------------------------------------------------------------------------------
-def _official_ila(repo: Path, ours: nn.Module, frames: int, texts: list[str]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The authors' ILA model built from ``ours``'s weights; returns ``video -> logits`` (fp32)."""
-    from chronoclip_ila import to_official_state_dict
-
-    if not (repo / "models" / "xclip.py").is_file():
-        raise SystemExit(f"--official-repo {repo}: no models/xclip.py there; point it at a checkout of "
-                         f"github.com/Francis-Rings/ILA (branch master)")
-    with contextlib.suppress(ImportError):
-        import torchvision  # noqa: F401  (the authors' clip/clip.py imports it for its image transforms only)
-    if "torchvision" not in sys.modules:
-        # their clip package imports torchvision transforms it never uses on this path: stand-ins, not a copy
-        stub = types.ModuleType("torchvision")
-        stub.transforms = types.ModuleType("torchvision.transforms")
-        for name in ("Compose", "Resize", "CenterCrop", "ToTensor", "Normalize", "InterpolationMode"):
-            setattr(stub.transforms, name, object)
-        sys.modules.update({"torchvision": stub, "torchvision.transforms": stub.transforms})
-    sys.path.insert(0, str(repo))
-    from clip import tokenize as official_tokenize  # the authors' clip package
-    from models.xclip import build_model
-
-    state = {k: v.detach().clone().float() for k, v in to_official_state_dict(ours.state_dict()).items()}
-    model = build_model(state, T=frames, droppath=0.0, logger=logging.getLogger("official-ila"),
-                        mit_layers=len(ours.mit.resblocks), use_cache=True,
-                        prompts_layers=len(ours.prompts_generator.decoder))
-    missing = set(model.state_dict()) - set(state)
-    if missing:
-        raise SystemExit(f"the authors' model has weights ours does not provide: {sorted(missing)[:5]} ...")
-    for module in model.modules():
-        if hasattr(module, "is_training"):
-            module.is_training = False  # the clean eval forward: one mask per point, no jitter
-    model = model.eval()
-    tokens = official_tokenize(texts)
-    return lambda video: model(video, tokens)[0]
-
-
 # -- main ----------------------------------------------------------------------------------------------------
 def _bench_method(method: str, args: argparse.Namespace, texts: list[str]) -> dict:
     start = time.perf_counter()
@@ -154,20 +121,17 @@ def _bench_method(method: str, args: argparse.Namespace, texts: list[str]) -> di
         for variant in variants:
             variant.run(video.to(variant.dtype))  # warm-up; fills text caches
         gflops = count_flops(lambda: model16.classify(video.bfloat16(), texts)) / 1e9
-        if args.official_repo is not None and method == "ila":
-            run_official = _official_ila(args.official_repo, model32, args.frames, texts)
-            theirs, ours = run_official(video), model32.classify(video, texts)
-            diff = (theirs - ours).abs().max().item()
-            print(f"  ila vs the authors' code (fp32, same weights): max |logit diff| {diff:.2e} "
-                  f"(logits up to {ours.abs().max().item():.1f})", flush=True)
-            if diff > 1e-2:
-                raise SystemExit("the authors' ILA and ours disagree; the timing would compare different models")
-            official = Variant("official fp32", torch.float32, run_official)
+        if method in args.official_repo:
+            official, agreement = _official_variant(method, args, model32, video, texts)
             variants.append(official)
         if args.compile:
             wrapped = _Classify(model16, texts)
-            compiled, seconds = compile_module(wrapped, warmup=lambda m: m(video.bfloat16()))
-            variants.append(Variant("bf16+compile", torch.bfloat16, compiled, compile_s=seconds))
+            try:
+                compiled, seconds = compile_module(wrapped, warmup=lambda m: m(video.bfloat16()))
+            except Exception as error:  # noqa: BLE001  (the row says "compile failed"; the other figures stand)
+                print(f"  {method}: torch.compile failed: {error!r}"[:400], flush=True)
+            else:
+                variants.append(Variant("bf16+compile", torch.bfloat16, compiled, compile_s=seconds))
         probes = {torch.float32: _matmul_probe(torch.float32), torch.bfloat16: _matmul_probe(torch.bfloat16)}
         rates: dict[torch.dtype, list[float]] = {torch.float32: [], torch.bfloat16: []}
         ratios = []
@@ -196,8 +160,34 @@ def _bench_method(method: str, args: argparse.Namespace, texts: list[str]) -> di
         row.update(compiled=compiled.clips_per_s, compiled_speedup=compiled.clips_per_s / fp32.clips_per_s,
                    compile_s=compiled.compile_s, eff16c=gflops * compiled.clips_per_s / rate[torch.bfloat16])
     if official is not None:
-        row.update(official=official.clips_per_s, vs_official=bf16.clips_per_s / official.clips_per_s)
+        row.update(official=official.clips_per_s, vs_official=bf16.clips_per_s / official.clips_per_s,
+                   fp32_vs_official=fp32.clips_per_s / official.clips_per_s, **agreement)
+        if "compiled" in row:
+            row["compiled_vs_official"] = row["compiled"] / official.clips_per_s
     return row
+
+
+AGREEMENT_TOLERANCE = 1e-2  # max |logit diff| / max |logit|, fp32 against fp32
+
+
+def _official_variant(method: str, args: argparse.Namespace, model32: nn.Module, video: torch.Tensor,
+                      texts: list[str]) -> tuple[Variant, dict]:
+    """The authors' fp32 forward built from ``model32``'s weights, after checking that its logits are ours."""
+    try:
+        run = build_official(method, args.official_repo[method], model32, args.frames, texts, deps=args.official_deps)
+    except OfficialCodeError as error:
+        raise SystemExit(str(error)) from error
+    theirs, ours = run(video), model32.classify(video, texts)
+    diff = (theirs - ours).abs().max().item()
+    scale = ours.abs().max().item()
+    relative = diff / max(scale, 1e-12)
+    print(f"  {method} vs the authors' code (fp32, same weights): max |logit diff| {diff:.2e}, logits up to "
+          f"{scale:.3g}: relative {relative:.1e}", flush=True)
+    if relative > AGREEMENT_TOLERANCE:
+        raise SystemExit(f"the authors' {method} and ours disagree (relative logit difference {relative:.1e} > "
+                         f"{AGREEMENT_TOLERANCE}); the timing would compare different models")
+    return Variant("official fp32", torch.float32, run), {"agree_diff": diff, "agree_scale": scale,
+                                                          "agree_relative": relative}
 
 
 def _print_row(row: dict, compiled: bool) -> None:
@@ -210,8 +200,26 @@ def _print_row(row: dict, compiled: bool) -> None:
                  f"{row['compile_s']:7.1f}" if "compiled" in row else "  (compile failed)")
     print(text + f"   ({row['seconds']:.0f} s)", flush=True)
     if "official" in row:
-        print(f"{'':7s} authors' code fp32: {row['official']:.3f} clips/s; ours bf16 / theirs fp32 = "
-              f"{row['vs_official']:.2f}x; ours fp32 / theirs fp32 = {row['fp32'] / row['official']:.2f}x", flush=True)
+        text = (f"{'':7s} authors' code fp32: {row['official']:.3f} clips/s; ours fp32 / theirs = "
+                f"{row['fp32_vs_official']:.2f}x; ours bf16 / theirs = {row['vs_official']:.2f}x")
+        if "compiled_vs_official" in row:
+            text += f"; ours bf16+compile / theirs = {row['compiled_vs_official']:.2f}x"
+        print(text, flush=True)
+
+
+def _print_official_summary(rows: list[dict]) -> None:
+    rows = [r for r in rows if "official" in r]
+    if not rows:
+        return
+    compiled = any("compiled_vs_official" in r for r in rows)
+    print("\nvs the authors' fp32 code (same weights; agreement = max |logit diff| / max |logit|, fp32):")
+    print(f"{'method':7s} {'theirs/s':>8s} {'fp32/them':>9s} {'bf16/them':>9s}" + (f" {'bf16c/them':>10s}" if compiled else "")
+          + f" {'max|diff|':>9s} {'relative':>8s}")
+    for r in rows:
+        text = f"{r['method']:7s} {r['official']:8.3f} {r['fp32_vs_official']:8.2f}x {r['vs_official']:8.2f}x"
+        if compiled:
+            text += f" {r['compiled_vs_official']:9.2f}x" if "compiled_vs_official" in r else f" {'-':>10s}"
+        print(text + f" {r['agree_diff']:9.1e} {r['agree_relative']:8.1e}")
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -225,15 +233,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--compile", action="store_true", help="also time bf16 under torch.compile")
     parser.add_argument("--tcclip-attention", default="official", choices=("official", "sdpa"),
                         help="TC-CLIP's attention mode (methods/tcclip/README.md, 'Attention modes')")
-    parser.add_argument("--official-repo", type=Path, default=None,
-                        help="checkout of the authors' ILA code: time it side by side (ILA only)")
+    parser.add_argument("--official-repo", action="append", default=[], metavar="METHOD=PATH",
+                        help=f"a checkout of the authors' code of METHOD ({', '.join(OFFICIAL)}): time it side by "
+                             f"side from the same weights; repeat for several methods")
+    parser.add_argument("--official-deps", type=Path, default=None, metavar="DIR",
+                        help="a folder of the authors' pinned pure-Python packages (STAN: transformers 4.35.0), put "
+                             "first on the import path while their code is imported")
     args = parser.parse_args(argv)
     methods = METHODS if args.method == "all" else tuple(m.strip() for m in args.method.split(","))
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)} or 'all'")
-    if args.official_repo is not None and "ila" not in methods:
-        parser.error("--official-repo has a hook for ILA only: add --method ila")
+    args.official_repo = _official_repos(parser, args.official_repo, methods)
     torch.set_num_threads(args.threads)
     texts = [f"action number {i}" for i in range(args.classes)]
     print(f"ViT-B/16 random weights, {args.frames}x{args.size} px, batch 1, {args.classes} classes, "
@@ -253,7 +264,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     r16 = statistics.median(r["rate16"] for r in rows)
     print(f"matmul {MATMUL_SIZE}^2: fp32 {r32:.0f} GFLOP/s, bf16 {r16:.0f} GFLOP/s (x{r16 / r32:.2f}); "
           f"eff = GFLOPs x clips/s / that rate")
+    _print_official_summary(rows)
     return rows
+
+
+def _official_repos(parser: argparse.ArgumentParser, specs: list[str], methods: tuple[str, ...]) -> dict[str, Path]:
+    """``["ila=PATH", ...]`` -> ``{"ila": Path}``, each method with a hook and in the run."""
+    repos: dict[str, Path] = {}
+    for spec in specs:
+        method, sep, path = spec.partition("=")
+        method = method.strip()
+        if not sep or not path:
+            parser.error(f"--official-repo {spec!r}: expected METHOD=PATH, e.g. ila=/src/ILA")
+        if method not in OFFICIAL:
+            parser.error(f"--official-repo {spec!r}: no hook for {method!r}; there is one for {', '.join(OFFICIAL)}")
+        if method not in methods:
+            parser.error(f"--official-repo {spec!r}: {method} is not in this run's --method; add it")
+        if method in repos:
+            parser.error(f"--official-repo names {method} twice")
+        try:
+            repos[method] = check_checkout(method, Path(path).expanduser())
+        except OfficialCodeError as error:
+            parser.error(str(error))
+    return repos
 
 
 if __name__ == "__main__":

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from chronoclip_tcclip.convert import DROPPED_KEYS, config_to_dict, convert_state_dict, read_official
+from chronoclip_tcclip.convert import (
+    DROPPED_KEYS,
+    OUTSIDE_OFFICIAL_MODEL,
+    config_to_dict,
+    convert_state_dict,
+    read_official,
+    to_official_state_dict,
+)
 
 import core
 from core.serialization import safe_load
@@ -35,6 +42,24 @@ def test_qkv_packed_in_q_k_v_order(official):
         assert torch.equal(packed[i * width:(i + 1) * width], official[prefix + f"{part}_proj.weight"])
         bias = ours["clip.visual.transformer.resblocks.1.attn.in_proj_bias"][i * width:(i + 1) * width]
         assert torch.equal(bias, official[prefix + f"{part}_proj.bias"])
+
+
+def test_to_official_is_the_inverse_of_convert(official):
+    ours, dropped = convert_state_dict(official)
+    back = to_official_state_dict(ours)
+    assert back.keys() == official.keys() - set(dropped)
+    assert all(torch.equal(back[k], official[k]) for k in back)
+    # and the other way round, on a model's full state dict (its token table has no official place)
+    model_state = {**ours, "clip.token_embedding.weight": torch.zeros(3, 2)}
+    again, _ = convert_state_dict(to_official_state_dict(model_state))
+    assert again.keys() == model_state.keys() - set(OUTSIDE_OFFICIAL_MODEL)
+    assert all(torch.equal(again[k], model_state[k]) for k in again)
+
+
+def test_to_official_names_unknown_weights(official):
+    ours, _ = convert_state_dict(official)
+    with pytest.raises(ValueError, match="no place in the official TC-CLIP model.*'extra.weight'"):
+        to_official_state_dict({**ours, "extra.weight": torch.zeros(1)})
 
 
 def test_pickled_dictconfig_is_read_as_plain_values(official_checkpoint):

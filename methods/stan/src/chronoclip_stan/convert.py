@@ -37,7 +37,8 @@ from chronoclip_stan.options import STANOptions
 from core.clip import clip_from_state_dict
 from core.serialization import load_state_dict_strict, safe_load
 
-__all__ = ["DROPPED_KEYS", "load_official_checkpoint", "official_state_dict", "split_official"]
+__all__ = ["DROPPED_KEYS", "OUTSIDE_OFFICIAL_MODEL", "load_official_checkpoint", "official_state_dict", "split_official",
+           "to_official_state_dict"]
 
 DROPPED_KEYS = {
     "backbone.timesFPN_pos_embed.weight": "2023 code: created, never read by the forward",
@@ -80,6 +81,10 @@ _ENCODERS = {  # official layer-list prefix -> OpenAI-layout block prefix
     "text_backbone.text_model.encoder.layers.": "transformer.resblocks.",
 }
 _BRANCH_PREFIXES = ("STAN_", "timesFPN_")
+# Ours, with no place in the official model.
+OUTSIDE_OFFICIAL_MODEL = {
+    "clip.logit_scale": "the official model has no logit scale (it multiplies by the fixed 1 / tau)",
+}
 
 
 class _Consumer:
@@ -207,3 +212,62 @@ def load_official_checkpoint(path: str | Path, options: STANOptions | None = Non
     load_state_dict_strict(model.branch, branch_state, f"the STAN branch of {path}",
                            hint="The branch tensors must fit the CLIP read from the same file.")
     return model.eval()
+
+
+def to_official_state_dict(ours: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A ``STANModel`` state dict -> the authors' ``CLIPSimilarity_split`` state dict (the inverse of
+    :func:`split_official`), with the released code's ``STAN_*`` branch names and Hugging Face's separate
+    q/k/v projections. ``OUTSIDE_OFFICIAL_MODEL`` keys are left out.
+
+    Raises:
+        ValueError: a key with no official counterpart, or a missing one (listed).
+    """
+    used = set(OUTSIDE_OFFICIAL_MODEL) & set(ours)
+    out: dict[str, Tensor] = {}
+
+    def take(key: str) -> Tensor:
+        if key not in ours:
+            raise ValueError(f"the STAN state dict lacks {key!r}; expected a STANModel's state_dict()")
+        used.add(key)
+        return ours[key]
+
+    def block(mine: str, theirs: str) -> None:  # one open_clip block -> one HF encoder layer
+        for part, chunk in zip("qkv", take(f"{mine}attn.in_proj_weight").chunk(3, dim=0)):
+            out[f"{theirs}self_attn.{part}_proj.weight"] = chunk
+        for part, chunk in zip("qkv", take(f"{mine}attn.in_proj_bias").chunk(3, dim=0)):
+            out[f"{theirs}self_attn.{part}_proj.bias"] = chunk
+        for hf_name, our_name in _BLOCK.items():
+            out[theirs + hf_name] = take(mine + our_name)
+
+    out["backbone.patch_embedding.weight"] = take("clip.visual.conv1.weight")
+    for theirs, mine in _CLIP_SINGLE.items():
+        out[theirs] = take(f"clip.{mine}")
+    for theirs, mine in _TRANSPOSED.items():
+        out[theirs] = take(f"clip.{mine}").t().contiguous()
+    for theirs, mine in _ENCODERS.items():
+        for i in _indices(ours, f"clip.{mine}"):
+            block(f"clip.{mine}{i}.", f"{theirs}{i}.")
+    base = f"backbone.{_BRANCH_PREFIXES[0]}"
+    out[f"{base}time_embed.weight"] = take("branch.time_embed.weight")
+    for k in _indices(ours, "branch.spatial."):
+        block(f"branch.spatial.{k}.block.", f"{base}S_layers.{k}.")
+    for k in _indices(ours, "branch.temporal."):
+        mine, theirs = f"branch.temporal.{k}.", f"{base}T_layers.{k}."
+        if f"{mine}conv.weight" in ours:
+            out[f"{theirs}layers.weight"] = take(f"{mine}conv.weight")
+            out[f"{theirs}layers.bias"] = take(f"{mine}conv.bias")
+        else:
+            for part, chunk in zip("qkv", take(f"{mine}attn.in_proj_weight").chunk(3, dim=0)):
+                out[f"{theirs}self_attn.{part}_proj.weight"] = chunk
+            for part, chunk in zip("qkv", take(f"{mine}attn.in_proj_bias").chunk(3, dim=0)):
+                out[f"{theirs}self_attn.{part}_proj.bias"] = chunk
+            out[f"{theirs}self_attn.out_proj.weight"] = take(f"{mine}attn.out_proj.weight")
+            out[f"{theirs}self_attn.out_proj.bias"] = take(f"{mine}attn.out_proj.bias")
+            out[f"{theirs}layer_norm1.weight"] = take(f"{mine}ln.weight")
+            out[f"{theirs}layer_norm1.bias"] = take(f"{mine}ln.bias")
+        out[f"{theirs}temporal_fc.weight"] = take(f"{mine}temporal_fc.weight")
+        out[f"{theirs}temporal_fc.bias"] = take(f"{mine}temporal_fc.bias")
+    leftover = sorted(set(ours) - used)
+    if leftover:
+        raise ValueError(f"{len(leftover)} weights have no place in the official STAN model: {leftover[:12]}")
+    return out

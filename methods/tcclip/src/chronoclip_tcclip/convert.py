@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from torch import Tensor
 
 from core.serialization import Opaque, safe_load
 
-__all__ = ["DROPPED_KEYS", "config_to_dict", "convert_state_dict", "read_official"]
+__all__ = ["DROPPED_KEYS", "OUTSIDE_OFFICIAL_MODEL", "config_to_dict", "convert_state_dict", "read_official",
+           "to_official_state_dict"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,28 @@ DROPPED_KEYS: dict[str, str] = {
     "prompt_learner.token_prefix": "SOT embedding per *training* class; rebuilt for the class list at hand",
     "prompt_learner.token_suffix": "class-name/EOT embeddings of the *training* classes; rebuilt per class list",
     "prompt_learner.complete_text_embeddings": "ViFi-CLIP's fixed prompt embeddings (same repo); rebuilt",
+}
+
+# Ours -> official (the inverse of ``_RENAMES``); the packed vision q/k/v are split by ``_PACKED_QKV``.
+_BLOCK_TENSORS = r"(attn\.out_proj\.(?:weight|bias)|ln_[12]\.(?:weight|bias)|mlp\.c_(?:fc|proj)\.(?:weight|bias))"
+_TO_OFFICIAL: list[tuple[str, str]] = [
+    (r"clip\.logit_scale", "logit_scale"),
+    (r"prompt_learner\.ctx", "prompt_learner.ctx"),
+    (r"clip\.visual\.(class_embedding|positional_embedding|proj|conv1\.weight|ln_(?:pre|post)\.(?:weight|bias))",
+     r"image_encoder.\1"),
+    (r"local_global_bias_table\.(\d+)", r"image_encoder.transformer.resblocks.\1.attn.local_global_bias_table"),
+    (r"clip\.visual\.transformer\.resblocks\.(\d+)\." + _BLOCK_TENSORS, r"image_encoder.transformer.resblocks.\1.\2"),
+    (r"clip\.(positional_embedding|text_projection|ln_final\.(?:weight|bias))", r"text_encoder.\1"),
+    (r"clip\.transformer\.resblocks\.(\d+)\.(attn\.in_proj_(?:weight|bias)|" + _BLOCK_TENSORS[1:],
+     r"text_encoder.transformer.resblocks.\1.\2"),
+    (r"prompt_generation_layer\.(\d+)\.(attn\.in_proj_(?:weight|bias)|ln_1_kv\.(?:weight|bias)|" + _BLOCK_TENSORS[1:],
+     r"text_encoder.prompt_generation_layer.\1.\2"),
+]
+_PACKED_QKV = re.compile(r"clip\.visual\.transformer\.resblocks\.(\d+)\.attn\.in_proj_(weight|bias)")
+# Ours, with no place in the official TCCLIP module (the official code builds it around them).
+OUTSIDE_OFFICIAL_MODEL: dict[str, str] = {
+    "clip.token_embedding.weight": "OpenAI CLIP's token table: the official prompt learner embeds the class prompts "
+                                   "with it at construction (token_prefix/token_suffix) and does not keep it",
 }
 
 
@@ -126,3 +150,37 @@ def convert_state_dict(official: dict[str, Tensor]) -> tuple[dict[str, Tensor], 
     if dropped:
         logger.info("dropped on purpose: %s", ", ".join(dropped))
     return ours, dropped
+
+
+def to_official_state_dict(ours: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """This package's weights -> the official TC-CLIP module's names (the inverse of :func:`convert_state_dict`).
+
+    The vision q/k/v come out as the separate ``q_proj``/``k_proj``/``v_proj`` Linears of the official layout
+    (``use_custom_attention: true``, as the released models were trained). ``OUTSIDE_OFFICIAL_MODEL`` keys are
+    left out; ``token_prefix``/``token_suffix`` are not produced (the official model builds them for its class
+    list, and its loader deletes them from checkpoints).
+
+    Raises:
+        ValueError: listing every key that has no official counterpart.
+    """
+    official: dict[str, Tensor] = {}
+    unknown = []
+    for key, value in ours.items():
+        if key in OUTSIDE_OFFICIAL_MODEL:
+            continue
+        packed = _PACKED_QKV.fullmatch(key)
+        if packed:
+            block, kind = packed.groups()
+            for part, chunk in zip("qkv", value.chunk(3, dim=0)):
+                official[f"image_encoder.transformer.resblocks.{block}.attn.{part}_proj.{kind}"] = chunk
+            continue
+        for pattern, target in _TO_OFFICIAL:
+            match = re.fullmatch(pattern, key)
+            if match:
+                official[match.expand(target)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"{len(unknown)} weights have no place in the official TC-CLIP model: {sorted(unknown)[:20]}")
+    return official
