@@ -21,8 +21,8 @@ import numpy as np
 __all__ = ["DEMO_CLASSES", "main", "write_demo_videos"]
 
 # base classes of the synthetic dataset: the ones a run on the embedded default trains on
-DEMO_CLASSES = ("red circle growing", "green square moving right", "blue triangle moving up",
-                "red square moving down")
+DEMO_CLASSES = ("red circle growing", "green bar moving right", "blue triangle moving up",
+                "red bar moving down")
 FPS = 8.0
 FRAMES = 16  # 2 s per clip
 

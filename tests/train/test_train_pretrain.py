@@ -1,5 +1,5 @@
 """The tiny CLIP's pretraining on the synthetic captions is deterministic: the same weights whatever the
-caller's thread count (one thread and deterministic kernels inside), and the default recipe reproduces the
+caller's thread count (a fixed two threads and deterministic kernels inside), and the default recipe reproduces the
 reference digest (slow: about a minute)."""
 
 from __future__ import annotations

@@ -240,6 +240,7 @@ class InteractivePointAlignment(nn.Module):
         aligned = torch.cat([cls, merge_pairs(aligned_pre, aligned_cur)], dim=2)
         return AlignmentOutput(aligned, interactive, aligned_pre.sum(2), aligned_cur.sum(2), points)
 
+    @torch.compiler.disable  # a cache lookup: traced, Dynamo guards on its version-counter key and recompiles
     def folded_fc(self, skip_fc: nn.Linear) -> tuple[Tensor, Tensor]:
         """``skip_fc ∘ fc`` as one Linear (C/2 -> d): weight ``W_skip @ W_fc``, bias ``W_skip @ b_fc + b_skip``.
 
