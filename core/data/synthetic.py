@@ -165,7 +165,8 @@ def render_clip(color: str, shape: str, motion: str, *, size: int = 64, num_fram
     radius = size * rng.uniform(0.16, 0.21)
     travel = size * rng.uniform(0.4, 0.5)
     margin = radius + 2
-    cx0, cy0 = rng.uniform(margin + travel / 2, size - margin - travel / 2, size=2)
+    low = margin + travel / 2  # the path stays inside the frame; small frames (< 64 px) centre it
+    cx0, cy0 = rng.uniform(low, max(low, size - low), size=2)
     angle0 = rng.uniform(0, 2 * math.pi)
     spin = math.radians(rng.uniform(50, 70))
     ramp_mid, ramp_width = rng.uniform(0.35, 0.65), 0.4

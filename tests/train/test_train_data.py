@@ -50,9 +50,9 @@ def test_descriptions(tmp_path):
 
 def test_synthetic_run_data(train_cache):
     data = resolve_data(cfg.resolve_config("vifi", None, []))
-    assert data.synthetic and data.train_size == 336 and len(data.class_names) == 56
+    assert data.synthetic and data.train_size == 288 and len(data.class_names) == 48
     base, novel = data.eval_sets
-    assert (base.name, len(base.class_names), novel.name, len(novel.class_names)) == ("val_base", 56, "val_novel", 28)
+    assert (base.name, len(base.class_names), novel.name, len(novel.class_names)) == ("val_base", 48, "val_novel", 24)
     assert base.class_names == data.class_names  # base validation uses the training label space
     for eval_set in data.eval_sets:  # reversal pairs index the split's own labels: "... left" <-> "... right"
         for a, b in eval_set.reversal_pairs:

@@ -52,7 +52,7 @@ def _check_finished(run: Path, steps: int) -> dict:
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == steps
     # every validation clip counted exactly once over the ranks
-    assert summary["val_base/samples"] == 112 and summary["val_novel/samples"] == 56
+    assert summary["val_base/samples"] == 192 and summary["val_novel/samples"] == 96
     return summary
 
 

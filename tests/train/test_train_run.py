@@ -42,15 +42,15 @@ def test_tiny_run_writes_a_complete_run_dir(train_cache, tiny_args, tmp_path, ca
     assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_00000002", "step_00000003"]
 
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["step"] == 3 and summary["val_base/samples"] == 112 and summary["val_novel/samples"] == 56
-    assert summary["val_base/classes"] == 56 and summary["val_novel/classes"] == 28
+    assert summary["step"] == 3 and summary["val_base/samples"] == 192 and summary["val_novel/samples"] == 96
+    assert summary["val_base/classes"] == 48 and summary["val_novel/classes"] == 24
     for key in ("base_top1", "novel_top1", "reversal_pair_top1"):
         assert 0.0 <= summary[key] <= 100.0  # percent
     assert summary["peak_memory_mb"] > 0 and summary["memory_kind"] == "cpu_max_rss"
 
     # model.pt loads without DeepSpeed and classifies as the run's final weights do
     model, info = load_run_model(run)
-    assert info["method"] == "vifi" and info["step"] == 3 and len(info["class_names"]) == 56
+    assert info["method"] == "vifi" and info["step"] == 3 and len(info["class_names"]) == 48
     ckpt = torch.load(ckpts / "step_00000003" / "mp_rank_00_model_states.pt", weights_only=False)["module"]
     state = model.state_dict()
     assert set(ckpt) == {f"model.{k}" for k in state}
@@ -94,7 +94,7 @@ def test_frozen_method_only_evaluates(train_cache, tmp_path):
     assert main(["--method", "clip", "clip.model=test", "clip.pretrained=null", "--output-dir", str(run)]) == 0
     assert not (run / "checkpoints").exists() and _rows(run) == []
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["step"] == 0 and summary["val_base/samples"] == 112
+    assert summary["step"] == 0 and summary["val_base/samples"] == 192
     model, info = load_run_model(run)
     assert info["method"] == "clip" and not any(p.requires_grad for p in model.parameters())
 
