@@ -58,4 +58,4 @@ def test_synthetic_run_data(train_cache):
         for a, b in eval_set.reversal_pairs:
             name_a, name_b = eval_set.class_names[a], eval_set.class_names[b]
             assert name_a.split()[:2] == name_b.split()[:2] and name_a != name_b
-    assert len(base.reversal_pairs) + len(novel.reversal_pairs) == 42  # 3 colours x (3 x 5 - 1 circle) pairs
+    assert len(base.reversal_pairs) + len(novel.reversal_pairs) == 36  # 3 colours x 3 shapes x 4 pairs
