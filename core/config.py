@@ -107,7 +107,7 @@ SCHEMA: dict[str, Key] = {
                                          "from the peak after warm-up (T2L, STAN)"),
     "train.batch_size": Key(256, "global batch (clips per optimizer step, over all ranks and accumulation)"),
     "train.micro_batch_size": Key(8, "clips per forward on one rank"),
-    "train.precision": Key("auto", "auto (bf16 on a GPU with bf16, fp32 on CPU) | bf16 (also on CPU) | fp16 | fp32"),
+    "train.precision": Key("auto", "auto (bf16 on a GPU with bf16 or a CPU with AMX/AVX512-BF16, else fp32) | bf16 | fp16 | fp32"),
     "train.compile": Key(False, "torch.compile the training forward (opt-in); the first micro-batch, which "
                                 "compiles, is logged apart (metrics.jsonl event 'compile') and left out of clips_per_s"),
     "train.zero_stage": Key(1, "DeepSpeed ZeRO stage 0, 1 or 2 (bf16 needs >= 1 for fp32 gradient accumulation)"),

@@ -3,7 +3,7 @@
 Features:
     * one process (``python -m core.train``), ``deepspeed --num_gpus N`` (and ``--hostfile``), ``torchrun``;
       always a real ``deepspeed.initialize`` engine (CPU: DeepSpeed's CPU accelerator with gloo);
-    * ZeRO stage 0/1/2; bf16 (fp32 gradient accumulation) or fp16 on GPU, fp32 on CPU; gradient accumulation
+    * ZeRO stage 0/1/2; bf16 (fp32 gradient accumulation) or fp16 on GPU, bf16 or fp32 on CPU; gradient accumulation
       (``train.batch_size`` is global); gradient clipping; AdamW over the method's parameter groups (frozen
       tensors never reach the optimizer; group LR = ``optim.lr`` x the group's ``lr_scale``); per-step warm-up +
       cosine LR (``core.training.schedule``); the model's ``on_epoch_start(epoch)`` hook before each epoch;
@@ -210,7 +210,8 @@ class Trainer:
         accelerator = get_accelerator()
         self.device = torch.device(accelerator.device_name(self.world.local_rank)
                                    if accelerator.device_name() != "cpu" else "cpu")
-        self.precision = resolve_precision(config["train"]["precision"], self.device.type)
+        self.precision = resolve_precision(config["train"]["precision"], self.device.type,
+                                           config["train"]["zero_stage"])
         # DeepSpeed casts the whole module to bf16/fp16; keep what model.pt needs in fp32 (frozen tensors do
         # not live in the optimizer's fp32 master copy) and the original dtype of every entry
         self._orig_dtypes = {k: v.dtype for k, v in self.model.state_dict().items()}

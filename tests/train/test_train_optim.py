@@ -91,7 +91,8 @@ def test_precision(monkeypatch):
     monkeypatch.setattr(core.precision, "cpu_has_fast_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"
     monkeypatch.setattr(core.precision, "cpu_has_fast_bf16", lambda: True)   # AMX / AVX512-BF16
-    assert resolve_precision("auto", "cpu") == "fp32"  # training keeps fp32 on CPU (see resolve_precision)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("auto", "cpu", zero_stage=0) == "fp32"  # bf16 training needs ZeRO >= 1
     assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="needs a GPU"):
         resolve_precision("fp16", "cpu")

@@ -135,3 +135,34 @@ def test_small_grid_and_single_frame_are_refused() -> None:
         InteractivePointAlignment(width=4, num_frames=3, grid=3)
     with pytest.raises(ValueError, match="at least 2 frames"):
         InteractivePointAlignment(width=4, num_frames=1, grid=4)
+
+
+def test_batch_norm_trains_with_half_parameters_and_fp32_statistics() -> None:
+    """DeepSpeed's bf16 training casts parameters, not buffers: ILA's BatchNorms must still run, in fp32.
+
+    Against ``nn.BatchNorm2d`` in fp32 on the same (bf16-rounded) input: the running statistics update in
+    fp32 to within 1e-5, the output agrees to bf16 rounding (1e-2 on values of about 1), and the parameters
+    get gradients.
+    """
+    from chronoclip_ila.align import BatchNorm2d
+
+    torch.manual_seed(0)
+    ref, bn = torch.nn.BatchNorm2d(6), BatchNorm2d(6)
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5)
+        ref.bias.uniform_(-0.5, 0.5)
+    bn.load_state_dict(ref.state_dict())
+    for p in bn.parameters():
+        p.data = p.data.bfloat16()
+    x = (torch.randn(4, 6, 5, 5) * 3 + 1).bfloat16()
+    out = bn(x)
+    expected = ref(x.float())
+    assert out.dtype == torch.bfloat16 and bn.running_mean.dtype == torch.float32
+    torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(bn.running_mean, ref.running_mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(bn.running_var, ref.running_var, atol=1e-5, rtol=1e-5)
+    assert int(bn.num_batches_tracked) == 1
+    out.float().square().sum().backward()
+    assert bn.weight.grad is not None and bn.weight.grad.dtype == torch.bfloat16 and bn.weight.grad.abs().sum() > 0
+    bn.eval(), ref.eval()
+    torch.testing.assert_close(bn(x).float(), ref(x.float()), atol=1e-2, rtol=1e-2)

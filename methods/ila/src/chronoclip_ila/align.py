@@ -21,6 +21,7 @@ __all__ = [
     "JITTER_DIRECTIONS",
     "POINT_SCALE",
     "AlignmentOutput",
+    "BatchNorm2d",
     "InteractivePointAlignment",
     "alignment_masks",
     "merge_pairs",
@@ -84,6 +85,31 @@ def merge_pairs(first: Tensor, second: Tensor) -> Tensor:
     return torch.cat([first[:, :1], middle, second[:, -1:]], dim=1)
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that also runs when its parameters are half precision and its statistics fp32.
+
+    DeepSpeed's bf16/fp16 training casts a model's parameters but keeps its buffers (0.19), which leaves the
+    running statistics in fp32 under bf16 weights: a combination the batch-norm kernels reject. Then the
+    affine parameters enter the kernel in the statistics' dtype (fp32), so the normalisation and the
+    running-statistics update are computed in fp32 on the half-precision input, as under the official
+    code's autocast; the output keeps the input's dtype. Same parameters and state-dict keys as
+    ``nn.BatchNorm2d``; when all dtypes agree it is ``nn.BatchNorm2d`` exactly.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        stats = self.running_mean
+        if self.weight is None or stats is None or self.weight.dtype == stats.dtype:
+            return super().forward(x)
+        self._check_input_dim(x)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        return F.batch_norm(x, stats, self.running_var, self.weight.to(stats.dtype), self.bias.to(stats.dtype),
+                            self.training, momentum, self.eps)
+
+
 class _DepthSeparableConv(nn.Module):
     """Depthwise 3x3 (+BN+ReLU) then pointwise 1x1 (+BN+ReLU); official ``Depth_Separable_Convolution``."""
 
@@ -91,12 +117,12 @@ class _DepthSeparableConv(nn.Module):
         super().__init__()
         self.depthwise_conv = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels),
-            nn.BatchNorm2d(in_channels),
+            BatchNorm2d(in_channels),
             nn.ReLU(),
         )
         self.pointwise_conv = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 1),
-            nn.BatchNorm2d(out_channels),
+            BatchNorm2d(out_channels),
             nn.ReLU(),
         )
 
@@ -126,16 +152,16 @@ def interactive_trunk(width: int, variant: str, channels: int = TRUNK_CHANNELS) 
         return nn.Sequential(
             _DepthSeparableConv(2 * width, channels),
             nn.Conv2d(channels, channels, 3, padding=1),
-            nn.BatchNorm2d(channels),
+            BatchNorm2d(channels),
             nn.ReLU(),
         )
     if variant == "ssv2":
         return nn.Sequential(
             nn.Conv2d(2 * width, channels, 3, padding=1),
-            nn.BatchNorm2d(channels),
+            BatchNorm2d(channels),
             nn.ReLU(),
             nn.Conv2d(channels, channels, 3, padding=1),
-            nn.BatchNorm2d(channels),
+            BatchNorm2d(channels),
             nn.ReLU(),
         )
     raise ValueError(f"unknown ILA variant {variant!r}; use 'k400' (text head) or 'ssv2' (linear head)")
@@ -152,11 +178,11 @@ def point_head(num_pairs: int, channels: int = TRUNK_CHANNELS) -> nn.Sequential:
     hidden = channels // 2
     head = nn.Sequential(
         nn.Conv2d(channels, hidden, 3, padding=1),
-        nn.BatchNorm2d(hidden),
+        BatchNorm2d(hidden),
         nn.MaxPool2d(2),
         nn.ReLU(),
         nn.Conv2d(hidden, hidden, 3, padding=1),
-        nn.BatchNorm2d(hidden),
+        BatchNorm2d(hidden),
         nn.MaxPool2d(2),
         nn.ReLU(),
         nn.AdaptiveMaxPool2d(1),
