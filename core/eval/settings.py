@@ -101,12 +101,13 @@ class RunTestSettings:
     seed: int | None = None
     batch_size: int | None = None
     precision: str | None = None
+    zero_stage: int | None = None
     #: what the run validated on: ``("synthetic",)`` (the embedded data) or its ``data.val_shards``
     validated_on: tuple[str, ...] = ()
 
     def frames_only(self) -> RunTestSettings:
         """What still applies on data the run did not validate on: its frame count and precision."""
-        return RunTestSettings(frames=self.frames, precision=self.precision)
+        return RunTestSettings(frames=self.frames, precision=self.precision, zero_stage=self.zero_stage)
 
     def covers(self, eval_sets: Sequence[Any]) -> bool:
         """Whether every set (``core.eval.sets.EvalSet``) is data this run validated on: the embedded synthetic
@@ -133,7 +134,7 @@ class RunTestSettings:
         return cls(frames=int(frames) if frames is not None else None,
                    views=parse_views(views) if views is not None else None, sampling=data.get("test_sampling"),
                    seed=train.get("seed"), batch_size=(config.get("eval") or {}).get("batch_size"),
-                   precision=train.get("precision"), validated_on=validated_on)
+                   precision=train.get("precision"), zero_stage=train.get("zero_stage"), validated_on=validated_on)
 
 
 def method_settings(method: str) -> tuple[dict[str, Any], str]:
@@ -161,19 +162,23 @@ def resolve_eval_dtype(name: str, device: str | torch.device, run: RunTestSettin
     """The dtype evaluation runs in for ``--dtype name`` (``auto``, ``fp32``, ``bf16``) on ``device``.
 
     ``auto`` for a model from a run is the precision the run's own validation uses on that device (the
-    trainer's rule: fp32 on CPU; on CUDA the run's ``train.precision``, whose ``auto`` is bf16), so
-    ``summary.json`` and a later evaluation agree; for any other model it is ``core.precision.resolve_dtype``
-    (bf16 on a CUDA device with bf16 or a CPU with bf16 instructions, else fp32). fp32 on CUDA allows TF32.
+    trainer's rule, ``core.training.optim.resolve_precision`` of its ``train.precision``: for ``auto``, bf16 on
+    a CUDA device with bf16 or a CPU with AMX / AVX512-BF16 unless ZeRO stage 0, else fp32; an fp16 run
+    tests in fp32 off CUDA), so ``summary.json`` and a later evaluation agree; for any other model it is
+    ``core.precision.resolve_dtype`` (bf16 on a CUDA device with bf16 or a CPU with bf16 instructions, else
+    fp32). fp32 on CUDA allows TF32.
     """
     from core.precision import allow_tf32, resolve_dtype
+    from core.training.optim import resolve_precision
 
     device = torch.device(device)
     if str(name).lower() == "auto" and run is not None and run.precision is not None:
-        if device.type != "cuda":
-            dtype = torch.float32
-        else:
-            precision = str(run.precision).lower()
-            dtype = {"fp16": torch.float16, "fp32": torch.float32}.get(precision) or resolve_dtype("auto", device)
+        precision = str(run.precision).lower()
+        if precision == "fp16" and device.type != "cuda":
+            precision = "fp32"
+        zero_stage = 1 if run.zero_stage is None else int(run.zero_stage)
+        precision = resolve_precision(precision, device.type, zero_stage)
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     else:
         dtype = resolve_dtype(name, device)
     if dtype == torch.float32 and device.type == "cuda":

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from core.data.synthetic import synthetic_dataset
+from core.precision import cpu_has_fast_bf16
 from core.train import main as train_main
 from evaluation.cli import main as evaluation_main
 from tests.evaluation.conftest import SMALL_RECIPE
@@ -35,14 +36,15 @@ def test_summary_protocol_and_compare_report_the_same_numbers(default_cache, tmp
     runs = tmp_path / "runs"
     assert train_main(["--method", "vifi", *TINY_RUN, "--output-dir", str(runs / "vifi")]) == 0
     summary = json.loads((runs / "vifi" / "summary.json").read_text())
-    assert summary["unit"] == "%" and summary["test"]["views"] == "2x1" and summary["test"]["precision"] == "fp32"
+    trained_in = "bf16" if cpu_has_fast_bf16() else "fp32"  # train.precision=auto on this CPU
+    assert summary["unit"] == "%" and summary["test"]["views"] == "2x1" and summary["test"]["precision"] == trained_in
 
     protocol = evaluation_main(["base-to-novel", "--run", str(runs / "vifi"), "--quiet", "--no-plots",
                                 "--output-dir", str(tmp_path / "b2n")])
     row = protocol["summary"]["per_split"]["final"]
     settings = protocol["entries"][0].settings
     assert (settings.frames, settings.clips, settings.crops, settings.sampling) == (4, 2, 1, "segment")
-    assert protocol["entries"][0].notes["precision"] == "fp32"  # auto = the run's own validation precision
+    assert protocol["entries"][0].notes["precision"] == trained_in  # auto = the run's own validation precision
 
     compared = evaluation_main(["compare", "--methods", "vifi", "--runs-dir", str(runs), "--quiet", "--no-plots",
                                 "--iters", "1", "--seeds", "1", "--repeats", "1",
