@@ -471,7 +471,7 @@ def evaluate(loaded, protocol: str, val_dir: str, class_names: list[str], config
     """bf16 and fp32 runs of ``evaluation.protocols.evaluate_set``: clips/s of each and their top-1 agreement."""
     import torch
 
-    from core.precision import allow_tf32
+    from core.precision import allow_tf32, cast_parameters
     from evaluation.datasets import EvalSet
     from evaluation.protocols import Entry, RunOptions, evaluate_set
     from evaluation.settings import resolve_settings
@@ -486,7 +486,7 @@ def evaluate(loaded, protocol: str, val_dir: str, class_names: list[str], config
     predictions = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):   # fp32 first: exact weights
         allow_tf32(False)
-        loaded.model.to(device=device, dtype=dtype).eval()
+        cast_parameters(loaded.model, dtype, device).eval()
         options = RunOptions(device=device, batch_size=config["eval"]["batch_size"],
                              num_workers=config["data"]["num_workers"], dtype=dtype, progress=False)
         if device == "cuda":

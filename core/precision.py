@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["DTYPES", "allow_tf32", "compile_module", "cpu_has_fast_bf16", "dtype_name", "resolve_dtype"]
+__all__ = ["DTYPES", "allow_tf32", "cast_parameters", "compile_module", "cpu_has_fast_bf16", "dtype_name",
+           "resolve_dtype"]
 
 DTYPES = ("auto", "fp32", "bf16")
 _BY_NAME = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -48,6 +49,23 @@ def resolve_dtype(name: str | torch.dtype, device: str | torch.device = "cpu") -
     if key not in _BY_NAME:
         raise ValueError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
     return _BY_NAME[key]
+
+
+def cast_parameters(module: torch.nn.Module, dtype: torch.dtype, device: str | torch.device | None = None
+                    ) -> torch.nn.Module:
+    """``module`` on ``device`` with its floating parameters in ``dtype`` and its buffers left as they are.
+
+    This is what DeepSpeed's bf16/fp16 engine does to the model it trains (0.19 casts parameters, not
+    buffers), so an evaluation of a run computes what the run's own validation computed: BatchNorm running
+    statistics, for instance, stay fp32 (``module.to(dtype)`` would round them to bf16 and move a
+    run's top-1 by a tie here and there). Returns ``module`` (changed in place).
+    """
+    if device is not None:
+        module.to(device)
+    for param in module.parameters():
+        if param.is_floating_point() and param.dtype != dtype:
+            param.data = param.data.to(dtype)
+    return module
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -192,8 +192,9 @@ def classify_videos(loaded, videos: Sequence[Path], labels: Sequence[str], *, to
     from core.eval.metrics import aggregate_views
     from core.eval.sources import input_size_of
     from core.features import frames_for
+    from core.precision import cast_parameters
 
-    model = loaded.model.to(device=device, dtype=dtype).eval()
+    model = cast_parameters(loaded.model, dtype, device).eval()
     num_frames = frames_for(loaded, frames)
     clips, crops = views
     sampling = "segment_center" if clips == 1 else "segment"

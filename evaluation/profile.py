@@ -44,7 +44,7 @@ import core
 from core.cli import ArgumentParser, UserError, call_cli, check_device, check_range
 from core.clip import list_presets
 from core.eval.settings import resolve_num_frames
-from core.precision import DTYPES, dtype_name
+from core.precision import DTYPES, cast_parameters, dtype_name
 from core.text_cache import TextFeatureCache
 from evaluation.sources import add_model_arguments, find_clip, input_size_of, load_model, parse_options
 
@@ -241,7 +241,7 @@ def profile_model(model: nn.Module, *, method: str, model_name: str, num_frames:
     call on the timed input) is measured apart as ``compile_s`` and not in the steady-state clips/s.
     """
     device = torch.device(device)
-    model = model.to(device=device, dtype=dtype).eval()
+    model = cast_parameters(model, dtype, device).eval()
     size = input_size or input_size_of(model)
     flops = gflops_per_view(model, num_frames=num_frames, input_size=size, device=device, dtype=dtype)
     timed, compile_s = model, None

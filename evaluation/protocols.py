@@ -174,12 +174,12 @@ def run_protocol(entries: Sequence[Entry], groups: dict[str, list[EvalSet]], opt
     """
     import time
 
-    from core.precision import dtype_name
+    from core.precision import cast_parameters, dtype_name
 
     results: dict[str, dict[str, SetResult]] = {}
     for entry in entries:
         dtype = resolved_dtype(entry, options)
-        entry.loaded.model.to(device=options.device, dtype=dtype).eval()
+        cast_parameters(entry.loaded.model, dtype, options.device).eval()
         entry.notes["precision"] = dtype_name(dtype)
         if options.compile:
             _compile(entry, groups, options, dtype)
