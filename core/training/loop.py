@@ -212,7 +212,7 @@ class Trainer:
                                    if accelerator.device_name() != "cpu" else "cpu")
         self.precision = resolve_precision(config["train"]["precision"], self.device.type,
                                            config["train"]["zero_stage"])
-        # DeepSpeed casts the whole module to bf16/fp16; keep what model.pt needs in fp32 (frozen tensors do
+        # DeepSpeed casts the module's parameters to bf16/fp16; keep what model.pt needs in fp32 (frozen tensors do
         # not live in the optimizer's fp32 master copy) and the original dtype of every entry
         self._orig_dtypes = {k: v.dtype for k, v in self.model.state_dict().items()}
         self._frozen_fp32: dict[str, torch.Tensor] = {}
@@ -258,6 +258,13 @@ class Trainer:
         self.model.to(self.device)
         if self.trainable == 0:
             logger.info("%s has no trainable parameters: no optimisation, evaluation only", self.config["method"])
+            # validate in the run's precision, cast as DeepSpeed would (parameters only), so that summary.json
+            # agrees with a later evaluation of the run (core.eval.settings.resolve_eval_dtype)
+            if self.precision != "fp32":
+                from core.precision import cast_parameters
+
+                self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+                cast_parameters(self.model, self.dtype)
             return
         if self.data.train_shards is None:
             raise ValueError(f"{self.config['method']} has trainable parameters but no training data: pass "
@@ -546,7 +553,7 @@ class Trainer:
         master copy (gathered across ZeRO partitions), frozen ones from the copy kept before casting.
         """
         state = self.model.state_dict(keep_vars=True)
-        if self.engine is None or self.precision == "fp32":
+        if self.precision == "fp32":
             return {k: v.detach().cpu().clone() for k, v in state.items()} if self.is_main else None
         from deepspeed.utils import safe_get_full_fp32_param
 
