@@ -19,7 +19,8 @@ REFUSED = "holds code the project will not run"
 # a seconds-long run: test CLIP, random init, 16-clip epochs of 2 steps, checkpoints every 2 steps, 2 kept
 TINY_ARGS = ["clip.model=test", "clip.pretrained=null", "data.train_size=16", "train.batch_size=8",
              "train.micro_batch_size=4", "schedule.epochs=3", "schedule.warmup_epochs=1", "log.every_steps=1",
-             "checkpoint.every_steps=2", "checkpoint.keep_last=2", "eval.batch_size=56", "data.num_workers=0"]
+             "checkpoint.every_steps=2", "checkpoint.keep_last=2", "eval.batch_size=56", "data.num_workers=0",
+             "train.precision=fp32"]  # the fp32 ZeRO-1 checkpoint layout (auto is bf16 on CPUs with bf16 instructions)
 
 
 @pytest.fixture(scope="module")
