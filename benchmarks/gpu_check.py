@@ -471,13 +471,14 @@ def evaluate(loaded, protocol: str, val_dir: str, class_names: list[str], config
     """bf16 and fp32 runs of ``evaluation.protocols.evaluate_set``: clips/s of each and their top-1 agreement."""
     import torch
 
+    from core.eval.sets import EvalSet
+    from core.eval.settings import RunTestSettings, resolve_settings
     from core.precision import allow_tf32, cast_parameters
-    from evaluation.datasets import EvalSet
     from evaluation.protocols import Entry, RunOptions, evaluate_set
-    from evaluation.settings import resolve_settings
 
     trained = loaded.trained_frames or config["data"]["num_frames"]
-    settings = resolve_settings(loaded.method, protocol, model_frames=loaded.model.num_frames, trained_frames=trained)
+    settings = resolve_settings(loaded.method, protocol, model_frames=getattr(loaded.model, "num_frames", None),
+                                run=RunTestSettings(frames=trained))
     eval_set = EvalSet(group="kinetics400-labelled synthetic", split="val", shards=val_dir, class_names=class_names,
                        dataset="kinetics400", catalog_split="all", class_origin="manifest")
     entry = Entry(label="final", loaded=loaded, settings=settings)
@@ -496,7 +497,7 @@ def evaluate(loaded, protocol: str, val_dir: str, class_names: list[str], config
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        predictions[name] = dict(zip(result.predictions.keys, result.predictions.predictions.tolist()))
+        predictions[name] = dict(zip(result.predictions.keys, result.predictions.scores.argmax(1).tolist()))
         out[name] = {"videos": result.num_videos, "seconds": round(seconds, 3),
                      "videos_per_s": result.num_videos / seconds,
                      "clips_per_s": result.num_videos * settings.views / seconds, "top1": result.top1,
