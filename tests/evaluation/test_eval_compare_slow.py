@@ -9,6 +9,7 @@ import statistics
 import pytest
 import yaml
 
+from core.config import load_recipe
 from evaluation.cli import main
 from evaluation.metrics import harmonic_mean
 
@@ -23,9 +24,9 @@ def test_compare_trains_then_reuses_runs(tmp_path):
     rows = {r["method"]: r for r in result["rows"]}
     assert (runs / "vifi" / "model.pt").is_file() and (runs / "clip" / "model.pt").is_file()
     assert rows["vifi"]["hm"] == pytest.approx(harmonic_mean(rows["vifi"]["base"], rows["vifi"]["novel"]))
-    assert rows["vifi"]["frames"] == 8  # the run's data.num_frames (vifi's synthetic recipe)
     # the runs' own final evaluation: the same engine, settings and seed, so the same numbers to the last digit
     summary = json.loads((runs / "vifi" / "summary.json").read_text())
+    assert rows["vifi"]["frames"] == summary["test"]["frames"] == load_recipe("vifi", "synthetic")[0]["data"]["num_frames"]
     assert (rows["vifi"]["base"], rows["vifi"]["novel"], rows["vifi"]["hm"]) == \
         (summary["base_top1"], summary["novel_top1"], summary["hm"])
     stamp = (runs / "vifi" / "model.pt").stat().st_mtime
