@@ -13,13 +13,23 @@ from torch import Tensor
 
 from core.distributed import gather_with_grad
 
-__all__ = ["classification_loss", "cosine_logits", "gather_with_grad", "soft_target_cross_entropy",
+__all__ = ["classification_loss", "cosine_logits", "gather_with_grad", "head_precision", "soft_target_cross_entropy",
            "symmetric_infonce"]
 
 
+def head_precision(x: Tensor) -> Tensor:
+    """``x`` in at least fp32, for the similarity head (normalise, cosine, scale) of every method.
+
+    Encoders may run in bf16 / fp16; their embeddings are upcast here (fp32 and fp64 pass unchanged). In bf16
+    (8-bit mantissa) a logit of 100 x cos ~ 30 is rounded to steps of 0.125, which ties or swaps classes whose
+    fp32 logits are closer than that; the head costs B x C x E multiply-adds, nothing beside the encoders.
+    """
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def cosine_logits(video: Tensor, text: Tensor, scale: Tensor | float) -> Tensor:
-    """``scale * cos(video_i, text_j)``: (B, E) x (C, E) -> (B, C)."""
-    return scale * F.normalize(video, dim=-1) @ F.normalize(text, dim=-1).t()
+    """``scale * cos(video_i, text_j)``: (B, E) x (C, E) -> (B, C), in at least fp32 (:func:`head_precision`)."""
+    return scale * F.normalize(head_precision(video), dim=-1) @ F.normalize(head_precision(text), dim=-1).t()
 
 
 def soft_target_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:

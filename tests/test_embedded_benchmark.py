@@ -108,7 +108,7 @@ def test_bf16_evaluation_of_the_trained_runs_agrees_with_fp32(method, runs, tmp_
           f"mean top-1 fp32 {np.mean(top1['fp32']):.2f}, bf16 {np.mean(top1['bf16']):.2f}")
     assert len(same) >= 3 * 250
     assert same[decided].float().mean() >= 0.99
-    assert same.float().mean() >= (0.95 if method in ORDER_AWARE else 0.90)  # vifi: more near-ties
+    assert same.float().mean() >= (0.99 if method in ORDER_AWARE else 0.97)  # vifi: more near-ties
     assert abs(np.mean(top1["fp32"]) - np.mean(top1["bf16"])) <= 2.0  # points of top-1
     assert worst <= MAX_LOGIT_DIFF
 

@@ -25,6 +25,19 @@ def test_cosine_logits_by_hand():
     torch.testing.assert_close(cosine_logits(video, text, 10.0), torch.tensor([[6.0, 8.0]]))
 
 
+def test_cosine_logits_of_bf16_embeddings_are_fp32():
+    # Two classes 0.09 apart at a logit of ~30, where bf16's step is 0.125: rounded to bf16 they tie at 29.875.
+    a, b = 0.0732421875, 0.10693359375  # exact in bf16
+    video = torch.tensor([[1.0, 0.0]], dtype=torch.bfloat16)
+    text = torch.tensor([[1.0, a], [1.0, b]], dtype=torch.bfloat16)
+    logits = cosine_logits(video, text, torch.tensor(30.0, dtype=torch.bfloat16))
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, cosine_logits(video.float(), text.float(), 30.0), rtol=0, atol=0)
+    exact = torch.tensor([30 / math.sqrt(1 + a * a), 30 / math.sqrt(1 + b * b)])  # 29.920, 29.830
+    torch.testing.assert_close(logits[0], exact)
+    assert exact.bfloat16()[0] == exact.bfloat16()[1]  # the tie an all-bf16 head would make
+
+
 def test_soft_target_and_label_smoothing_by_hand():
     logits = torch.tensor([[2.0, 0.0, 0.0]])
     log_p = [2 - math.log(math.exp(2) + 2), -math.log(math.exp(2) + 2)]

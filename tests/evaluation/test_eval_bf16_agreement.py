@@ -1,15 +1,16 @@
 """bf16 inference agrees with fp32: top-1 on the embedded default's validation splits, synthetic-pretrained tiny CLIP.
 
-Slow: it needs the default synthetic dataset and the synthetic-pretrained ``tiny`` CLIP (both built once and
-cached under ``$CHRONOCLIP_CACHE``, shared with the embedded default run).
+The agreement test is slow: it needs the default synthetic dataset and the synthetic-pretrained ``tiny`` CLIP
+(both built once and cached under ``$CHRONOCLIP_CACHE``, shared with the embedded default run).
 
 What top-1 means here: frozen CLIP averages frames, so it cannot tell a class from its motion variants ("red
 circle moving left / right / up / down / growing / shrinking" share one appearance). Between those its fp32
 logits are near-ties, some closer than bf16's rounding, so there the class is a coin flip in either precision.
-Measured on the current tiny CLIP (val_base 112 + val_novel 56 clips, 1 thread): exact top-1 agreement
-163 / 168 (97.0 %); on the 156 clips (93 %) whose fp32 top-1 leads the runner-up by more than 0.1 logit,
-156 / 156 (100 %). The test asks for >= 99 % on the decided clips, >= 95 % overall, and that the decided
-clips are most of the set.
+Measured on the current tiny CLIP (val_base 192 + val_novel 96 clips, 1 thread, the similarity head in fp32):
+exact top-1 agreement 285 / 288 (99.0 %); on the 266 clips (92 %) whose fp32 top-1 leads the runner-up by more
+than 0.1 logit, 266 / 266 (100 %). The test asks for >= 99 % on the decided clips, >= 97 % overall, and that the
+decided clips are most of the set. Trained models, which separate those variants, are checked by
+``tests/test_embedded_benchmark.py``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from core.data.loader import make_video_loader
 from core.data.synthetic import synthetic_dataset
 from core.training.backbone import build_backbone
 
-# Measured (val_base 112 + val_novel 56 clips): max |logit(bf16) - logit(fp32)| = 0.170 on logits = 100 x cosine.
+# Measured (288 clips): max |logit(bf16) - logit(fp32)| = 0.151 on logits = 100 x cosine.
 LOGIT_ATOL = 0.3
 DECIDED_MARGIN = 0.1  # fp32 top-1 minus runner-up, in logits: a decision, not a near-tie
-MIN_AGREEMENT_DECIDED, MIN_AGREEMENT_ALL, MIN_DECIDED_SHARE = 0.99, 0.95, 0.8
+MIN_AGREEMENT_DECIDED, MIN_AGREEMENT_ALL, MIN_DECIDED_SHARE = 0.99, 0.97, 0.8
 
 
 @pytest.mark.slow
@@ -67,3 +68,20 @@ def test_bf16_top1_agrees_with_fp32_on_the_embedded_validation_sets(method):
     assert worst <= LOGIT_ATOL, f"max |logit diff| {worst:.3f}"
     print(f"{method}: top-1 agreement {agree}/{total} (decided clips {agree_decided}/{decided}), "
           f"max |logit diff| {worst:.3f}")
+
+
+@pytest.mark.parametrize("name", sorted(core.list_methods()))
+def test_a_bf16_model_scores_in_fp32(name):
+    """The encoders run in bf16, the similarity head in fp32 (core.objectives.head_precision): bf16 logits of ~30
+    step by 0.125 and would tie classes; the method's own forward must not round them."""
+    torch.manual_seed(0)
+    method = core.load_method(name)
+    model = method.build(build_clip("tiny"), num_frames=4).to(torch.bfloat16).eval()
+    size = model.clip.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    video = torch.randn(2, 4, 3, size, size, dtype=torch.bfloat16)
+    texts = model.class_texts(["red circle moving left", "red circle moving right", "blue square growing"], None)
+    with torch.inference_mode():
+        logits = model.classify(video, texts)
+    assert logits.dtype == torch.float32
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()

@@ -32,7 +32,7 @@ from chronoclip_ila.xclip import MultiframeIntegrationTransformer, VideoSpecific
 from core.clip import IMAGENET_MEAN, IMAGENET_STD, tokenize
 from core.clip import layers as L
 from core.method import VideoModel
-from core.objectives import classification_loss
+from core.objectives import classification_loss, head_precision
 from core.text_cache import TextFeatureCache, clip_text_parameters
 
 __all__ = ["ILAModel", "ILASSv2Model", "jitter_delta_at"]
@@ -203,7 +203,8 @@ class ILAModel(VideoModel):
         text = self.encode_class_texts(class_texts).to(video.dtype)
         text = text.unsqueeze(0).expand(video.shape[0], -1, -1)
         text = text + self.prompts_generator(text, features["patches"])
-        # no epsilon in the norms, as the official forward
+        # no epsilon in the norms, as the official forward; the head in at least fp32 (bf16 logits tie classes)
+        video, text = head_precision(video), head_precision(text)
         video = video / video.norm(dim=-1, keepdim=True)
         text = text / text.norm(dim=-1, keepdim=True)
         return torch.einsum("bd,bkd->bk", video, self.clip.logit_scale.exp() * text)

@@ -41,6 +41,7 @@ from chronoclip_t2l.options import TEXT_MODES, T2LOptions
 from core.clip import CLIP, tokenize, trim_padding
 from core.clip import layers as L
 from core.method import VideoModel
+from core.objectives import head_precision
 from core.text_cache import TextFeatureCache, clip_text_parameters
 
 logger = logging.getLogger(__name__)
@@ -221,14 +222,14 @@ class T2LModel(VideoModel):
 
     # -- logits and losses -------------------------------------------------------------------------
     def _logits_from(self, video_features: Tensor, class_texts: Sequence[str]) -> Tensor:
-        video_features = F.normalize(video_features, dim=-1)
+        video_features = F.normalize(head_precision(video_features), dim=-1)  # at least fp32: bf16 logits tie
         if self.text_mode == "descriptions":
-            text = F.normalize(self.encode_texts(class_texts), dim=-1)
+            text = F.normalize(head_precision(self.encode_texts(class_texts)), dim=-1)
             return EVAL_LOGIT_SCALE * video_features @ text.t()
         # Templates: softmax per template over the C classes, then the mean probability (test.validate).
         # Its log is returned, so a softmax downstream gives back exactly the averaged probabilities.
         prompts = [template.format(name) for template in TEXT_TEMPLATES for name in class_texts]
-        text = F.normalize(self.encode_texts(prompts), dim=-1)
+        text = F.normalize(head_precision(self.encode_texts(prompts)), dim=-1)
         scores = (EVAL_LOGIT_SCALE * video_features @ text.t()).view(len(video_features), len(TEXT_TEMPLATES), -1)
         return scores.softmax(dim=-1).mean(dim=1).log()
 

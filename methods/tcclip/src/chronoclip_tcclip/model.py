@@ -29,7 +29,7 @@ from chronoclip_tcclip.text import PromptLearner, make_vp_block, normalize_class
 from chronoclip_tcclip.vision import TCSettings, VisionOutput, tc_vision_forward
 from core.clip import IMAGENET_MEAN, IMAGENET_STD
 from core.method import VideoModel
-from core.objectives import classification_loss
+from core.objectives import classification_loss, head_precision
 
 __all__ = ["TCCLIPModel", "parse_levels"]
 
@@ -158,7 +158,8 @@ class TCCLIPModel(VideoModel):
         out = self._vision(video)
         video_emb = self._video_embedding(out.frames)
         text = self.text_features([out.context[i] for i in self.vp_levels], class_texts)
-        scale = self.clip.logit_scale.exp()
+        scale = head_precision(self.clip.logit_scale.exp())
+        video_emb, text = head_precision(video_emb), head_precision(text)  # at least fp32: bf16 logits tie classes
         # (scale · v_b) @ t_bᵀ, the official association order
         return ((scale * video_emb).unsqueeze(1) @ text.transpose(1, 2)).squeeze(1)
 
