@@ -138,7 +138,9 @@ def _deterministic_cpu() -> Iterator[None]:
 
 
 def _pretrain(recipe: PretrainRecipe, *, progress: bool = True) -> dict[str, torch.Tensor]:
-    with _deterministic_cpu():
+    # fork_rng: the caller's global RNG comes back as it was, so a run that pretrains on a cold cache goes on to
+    # initialise its model exactly as a run that finds the weights cached (the same numbers on the first run)
+    with _deterministic_cpu(), torch.random.fork_rng(devices=[]):
         return _pretrain_loop(recipe, progress=progress)
 
 

@@ -28,6 +28,16 @@ def test_pretraining_is_the_same_bytes_for_any_thread_count(tmp_path, monkeypatc
     assert other != digests[0]  # the digest does see the weights
 
 
+def test_pretraining_leaves_the_callers_rng_as_it_was(tmp_path, monkeypatch):
+    # a cold-cache run pretrains inside core.train after seeding: it must then build its model from the same
+    # RNG state as a warm-cache run (it used to start from the pretraining's state and train differently)
+    monkeypatch.setenv("CHRONOCLIP_CACHE", str(tmp_path))
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    pretrain._pretrain(SMALL, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_weights_digest_covers_names_and_values():
     state = {"a": torch.zeros(2), "b": torch.tensor(1.5)}
     assert weights_digest(state) == weights_digest({"b": torch.tensor(1.5), "a": torch.zeros(2)})
