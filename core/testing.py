@@ -1,4 +1,5 @@
-"""Helpers for the test suites of core and of the method packages: crafted malicious checkpoints.
+"""Helpers for the test suites of core and of the method packages: crafted malicious checkpoints, and the
+top-1 agreement of two precisions (:func:`top1_agreement`).
 
 The security tests (``tests/security``, ``methods/*/tests/test_*_payload.py``) check that no loading path of
 the project runs code from a file. These helpers build such files: a pickle that reduces to a shell command
@@ -15,10 +16,14 @@ import os
 import pickle
 import shlex
 import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_from_bytes_payload", "shell_payload", "splice_payload"]
+import torch
+
+__all__ = ["Agreement", "load_from_bytes_payload", "shell_payload", "splice_payload", "top1_agreement"]
 
 
 class _Shell:
@@ -80,3 +85,37 @@ def splice_payload(source: str | os.PathLike, target: str | os.PathLike, payload
                 data = data[:-1] + extra + b"."
             out.writestr(info.filename, data)
     return target
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often two precisions pick the same class: over all clips, and over the decided ones (the reference's
+    top-1 leads its runner-up by more than the margin; the rest are near-ties either precision breaks its own way)."""
+
+    clips: int
+    same: int
+    decided: int
+    same_decided: int
+    max_logit_diff: float
+
+    def __str__(self) -> str:
+        return (f"top-1 agreement {self.same}/{self.clips}, on decided clips {self.same_decided}/{self.decided}, "
+                f"max |logit diff| {self.max_logit_diff:.3f}")
+
+
+def top1_agreement(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], margin: float) -> Agreement:
+    """:class:`Agreement` of ``(reference, other)`` logit batches, each (clips, classes); decided clips are judged
+    on the reference's top-2 margin."""
+    clips = same = decided = same_decided = 0
+    worst = 0.0
+    for reference, other in pairs:
+        reference, other = reference.float(), other.float()
+        agree = reference.argmax(-1) == other.argmax(-1)
+        top2 = reference.topk(2, dim=-1).values
+        clear = (top2[:, 0] - top2[:, 1]) > margin
+        clips += len(agree)
+        same += int(agree.sum())
+        decided += int(clear.sum())
+        same_decided += int((agree & clear).sum())
+        worst = max(worst, float((reference - other).abs().max()))
+    return Agreement(clips, same, decided, same_decided, worst)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import core
+from core.testing import top1_agreement
 
 pytestmark = pytest.mark.slow
 
@@ -97,21 +97,13 @@ def test_bf16_evaluation_of_the_trained_runs_agrees_with_fp32(method, runs, tmp_
             for by_set in out["results"].values():
                 kept.extend(by_set[name].predictions.view_logits.mean(1) for name in sorted(by_set))
                 top1[dtype].extend(by_set[name].top1 for name in sorted(by_set))
-    same, decided, worst = [], [], 0.0
-    for fp32, bf16 in zip(logits["fp32"], logits["bf16"]):
-        same.append(fp32.argmax(-1) == bf16.argmax(-1))
-        top2 = fp32.topk(2, dim=-1).values
-        decided.append((top2[:, 0] - top2[:, 1]) > DECIDED_MARGIN)
-        worst = max(worst, float((fp32 - bf16).abs().max()))
-    same, decided = torch.cat(same), torch.cat(decided)
-    print(f"{method}: bf16/fp32 top-1 agreement {int(same.sum())}/{len(same)}, on decided clips "
-          f"{int(same[decided].sum())}/{int(decided.sum())}, max |logit diff| {worst:.3f}; "
-          f"mean top-1 fp32 {np.mean(top1['fp32']):.2f}, bf16 {np.mean(top1['bf16']):.2f}")
-    assert len(same) >= 3 * 250
-    assert same[decided].float().mean() >= 0.99
-    assert same.float().mean() >= (0.99 if method in ORDER_AWARE else 0.97)  # vifi: more near-ties
+    found = top1_agreement(zip(logits["fp32"], logits["bf16"]), DECIDED_MARGIN)
+    print(f"{method}: bf16/fp32 {found}; mean top-1 fp32 {np.mean(top1['fp32']):.2f}, bf16 {np.mean(top1['bf16']):.2f}")
+    assert found.clips >= 3 * 250
+    assert found.decided and found.same_decided >= 0.99 * found.decided, str(found)
+    assert found.same >= (0.99 if method in ORDER_AWARE else 0.97) * found.clips, str(found)  # vifi: more near-ties
     assert abs(np.mean(top1["fp32"]) - np.mean(top1["bf16"])) <= 2.0  # points of top-1
-    assert worst <= MAX_LOGIT_DIFF
+    assert found.max_logit_diff <= MAX_LOGIT_DIFF, str(found)
 
 
 def test_default_run_predicts_the_direction_of_fresh_clips(runs, tmp_path, capsys):

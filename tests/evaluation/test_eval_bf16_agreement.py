@@ -22,6 +22,8 @@ import core
 from core.clip import build_clip
 from core.data.loader import make_video_loader
 from core.data.synthetic import synthetic_dataset
+from core.eval.sources import input_size_of
+from core.testing import top1_agreement
 from core.training.backbone import build_backbone
 
 # Measured (288 clips): max |logit(bf16) - logit(fp32)| = 0.151 on logits = 100 x cosine.
@@ -40,8 +42,7 @@ def test_bf16_top1_agrees_with_fp32_on_the_embedded_validation_sets(method):
     model16 = core.load_method(method).build(build_clip("tiny"), num_frames=frames)
     model16.load_state_dict(model32.state_dict())
     model16 = model16.to(torch.bfloat16).eval()
-    agree = total = decided = agree_decided = 0
-    worst = 0.0
+    pairs = []
     for name, split in data.splits.items():
         if name == "train":
             continue
@@ -49,25 +50,15 @@ def test_bf16_top1_agrees_with_fp32_on_the_embedded_validation_sets(method):
         loader = make_video_loader(split.pattern, train=False, num_frames=frames, input_size=size, mean=model32.input_mean,
                                    std=model32.input_std, batch_size=16)
         with torch.inference_mode():
-            for batch in loader:
-                video = batch["video"]
-                fp32 = model32.classify(video, texts)
-                bf16 = model16.classify(video.bfloat16(), texts).float()
-                same = fp32.argmax(-1) == bf16.argmax(-1)
-                top2 = fp32.topk(2, dim=-1).values
-                clear = (top2[:, 0] - top2[:, 1]) > DECIDED_MARGIN
-                agree += int(same.sum())
-                decided += int(clear.sum())
-                agree_decided += int((same & clear).sum())
-                total += video.shape[0]
-                worst = max(worst, float((fp32 - bf16).abs().max()))
-    assert total >= 100
-    assert decided >= MIN_DECIDED_SHARE * total, f"only {decided}/{total} clips have a clear fp32 top-1"
-    assert agree_decided >= MIN_AGREEMENT_DECIDED * decided, f"top-1 agreement on decided clips {agree_decided}/{decided}"
-    assert agree >= MIN_AGREEMENT_ALL * total, f"top-1 agreement {agree}/{total}"
-    assert worst <= LOGIT_ATOL, f"max |logit diff| {worst:.3f}"
-    print(f"{method}: top-1 agreement {agree}/{total} (decided clips {agree_decided}/{decided}), "
-          f"max |logit diff| {worst:.3f}")
+            pairs += [(model32.classify(b["video"], texts), model16.classify(b["video"].bfloat16(), texts))
+                      for b in loader]
+    found = top1_agreement(pairs, DECIDED_MARGIN)
+    print(f"{method}: {found}")
+    assert found.clips >= 100
+    assert found.decided >= MIN_DECIDED_SHARE * found.clips, f"only {found.decided}/{found.clips} clips are decided"
+    assert found.same_decided >= MIN_AGREEMENT_DECIDED * found.decided, str(found)
+    assert found.same >= MIN_AGREEMENT_ALL * found.clips, str(found)
+    assert found.max_logit_diff <= LOGIT_ATOL, str(found)
 
 
 @pytest.mark.parametrize("name", sorted(core.list_methods()))
@@ -77,8 +68,7 @@ def test_a_bf16_model_scores_in_fp32(name):
     torch.manual_seed(0)
     method = core.load_method(name)
     model = method.build(build_clip("tiny"), num_frames=4).to(torch.bfloat16).eval()
-    size = model.clip.visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else size
+    size = input_size_of(model)
     video = torch.randn(2, 4, 3, size, size, dtype=torch.bfloat16)
     texts = model.class_texts(["red circle moving left", "red circle moving right", "blue square growing"], None)
     with torch.inference_mode():
